@@ -1,0 +1,77 @@
+import type { Resource } from '../../crds/resource.ts';
+
+export interface ListOptions {
+  namespace?: string;           // undefined = all namespaces (or cluster-scoped kinds)
+  labelSelector?: string;       // Kubernetes syntax: a=b,c!=d,e in (x,y),f notin (z),g,!h
+  limit?: number;
+  continue?: string;            // opaque token from a previous page
+}
+
+export interface ResourceList<T extends Resource = Resource> {
+  items: T[];
+  /** The store's resourceVersion at the time of the list: watch from here to miss nothing. */
+  resourceVersion: string;
+  continue?: string;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchEvent<T extends Resource = Resource> {
+  type: WatchEventType;
+  /** For BOOKMARK only metadata.resourceVersion is meaningful; for ERROR a Status body. */
+  object: T;
+}
+
+export interface WatchOptions {
+  kind?: string;                // undefined = every kind
+  namespace?: string;
+  labelSelector?: string;
+  /** Deliver every change after this version (replayed from history). Omitted: only new changes. */
+  resourceVersion?: string;
+  /** Send a BOOKMARK with the current resourceVersion at this interval (ms); 0 = never. */
+  bookmarkIntervalMs?: number;
+}
+
+export interface Watch {
+  /** Stops delivery; safe to call twice. */
+  stop(): void;
+}
+
+export interface DeleteOptions {
+  /** Only delete when the object still has this resourceVersion. */
+  resourceVersion?: string;
+  /** Background (default): dependents are deleted after the owner. Orphan: ownerReferences are removed. */
+  propagationPolicy?: 'Background' | 'Orphan';
+}
+
+export interface UpdateOptions {
+  /** Optimistic concurrency: fail with Conflict when the stored object has a different version. */
+  resourceVersion?: string;
+}
+
+/**
+ * The durable home of desired (spec) and observed (status) state, with Kubernetes object semantics.
+ * Every method throws StoreError (NotFound, AlreadyExists, Conflict, Invalid, Gone, BadRequest).
+ * Kind is the CRD Kind ('GameServer'); namespace is ignored for cluster-scoped kinds and defaults
+ * to 'default' for namespaced ones.
+ */
+export interface ResourceStore {
+  create<T extends Resource>(obj: T): Promise<T>;
+  get<T extends Resource>(kind: string, namespace: string | undefined, name: string): Promise<T>;
+  list<T extends Resource>(kind: string, opts?: ListOptions): Promise<ResourceList<T>>;
+  /** Replaces metadata (labels, annotations, finalizers, ownerReferences) and spec; never status.
+   *  obj.metadata.resourceVersion is required and must match. */
+  update<T extends Resource>(obj: T): Promise<T>;
+  /** RFC 7386 merge patch of metadata/spec (status in the patch is ignored). */
+  patch<T extends Resource>(kind: string, namespace: string | undefined, name: string, patch: unknown, opts?: UpdateOptions): Promise<T>;
+  /** Replaces status only (obj.metadata.resourceVersion required); never touches spec or generation. */
+  updateStatus<T extends Resource>(obj: T): Promise<T>;
+  /** RFC 7386 merge patch of status only. */
+  patchStatus<T extends Resource>(kind: string, namespace: string | undefined, name: string, statusPatch: unknown, opts?: UpdateOptions): Promise<T>;
+  /** Returns the object as it is after the call: with deletionTimestamp when finalizers hold it, else as it was when removed. */
+  delete<T extends Resource>(kind: string, namespace: string | undefined, name: string, opts?: DeleteOptions): Promise<T>;
+  watch(opts: WatchOptions, onEvent: (ev: WatchEvent) => void): Promise<Watch>;
+  /** The newest resourceVersion committed. */
+  currentResourceVersion(): Promise<string>;
+  close(): Promise<void>;
+}

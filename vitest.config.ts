@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Integration tests share one Docker engine and a 2-core machine: run files one at a time
+    // so timing-sensitive tests (watch latency, kill -9) are not starved.
+    fileParallelism: false,
+    reporters: ['default'],
+  },
+});
