@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Gantry's one set-up step (run by `npm test`, `npm run up`, `npm run bench` and .ci/run).
+# Idempotent: a second run is a quick no-op; two runs at once serialise on locks in /tmp.
+# On a fresh Debian machine with Node 20 it installs what is missing:
+#   node modules   `npm ci` when node_modules is missing or package-lock.json is newer than it
+#                  (runs in the background while the rest proceeds; log in /tmp)
+#   packages       Debian's docker.io (dockerd) and busybox-static, with one apt transaction
+#   docker         a running engine: scripts/docker-engine.sh
+#   test image     gantry-test/gameserver:1: test/images/build.sh (skipped when up to date)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=lib.sh
+. "$ROOT/scripts/lib.sh"
+T0=$(gantry_now)
+
+# ---- node modules --------------------------------------------------------------------------
+repo_key=$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+NPM_LOG="$GANTRY_LOCK_DIR/gantry-npm-ci-$repo_key.log"
+npm_needed() {
+  [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
+    [ package-lock.json -nt node_modules/.package-lock.json ]
+}
+npm_pid=
+if npm_needed; then
+  gantry_log "node modules: npm ci (in the background, log $NPM_LOG)"
+  (
+    gantry_lock $GANTRY_FD_NPM "npm-$repo_key" 1800
+    if npm_needed; then
+      t=$(gantry_now)
+      if ! npm ci --no-audit --no-fund --loglevel=error >"$NPM_LOG" 2>&1 </dev/null; then
+        tail -n 40 "$NPM_LOG" >&2
+        gantry_die "npm ci failed (log: $NPM_LOG)"
+      fi
+      gantry_log "node modules: npm ci done ($(gantry_elapsed "$t"))"
+    else
+      gantry_log "node modules: installed by a concurrent set-up"
+    fi
+  ) &
+  npm_pid=$!
+else
+  gantry_log "node modules: up to date"
+fi
+
+# ---- Debian packages ------------------------------------------------------------------------
+pkgs=()
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+  # An engine may answer without a local dockerd binary (DOCKER_HOST): then nothing to install.
+  timeout 20 docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 || pkgs+=(docker.io)
+fi
+gantry_busybox_ok || pkgs+=(busybox-static)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  t=$(gantry_now)
+  gantry_log "packages: installing ${pkgs[*]}"
+  gantry_apt_install "${pkgs[@]}"
+  gantry_log "packages: installed ${pkgs[*]} ($(gantry_elapsed "$t"))"
+else
+  gantry_log "packages: docker.io and busybox-static present"
+fi
+
+# ---- Docker engine and the test image --------------------------------------------------------
+bash "$ROOT/scripts/docker-engine.sh" ensure
+bash "$ROOT/test/images/build.sh"
+
+if [ -n "$npm_pid" ]; then
+  wait "$npm_pid" || gantry_die "node modules could not be installed"
+fi
+gantry_log "ready ($(gantry_elapsed "$T0"))"
