@@ -1,0 +1,47 @@
+// The HTTP surface of Gantry, assembled from route modules. Each module owns one family of paths.
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { CrdRegistry } from '../crds/registry.ts';
+import type { ResourceStore } from '../controller/store/types.ts';
+import type { EventRecorder } from '../controller/events/recorder.ts';
+import { StoreError } from '../controller/store/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import { resourceRoutes } from './routes/resources.ts';
+import { systemRoutes } from './routes/system.ts';
+import { eventRoutes } from './routes/events.ts';
+import { statusResponse } from './status.ts';
+
+export interface AppDeps {
+  store: ResourceStore;
+  registry: CrdRegistry;
+  events: EventRecorder;
+  log: Logger;
+  /** Largest accepted request body for resource writes (bytes). */
+  maxBodyBytes?: number;
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const { log } = deps;
+  const app = new Hono();
+  const startedAt = new Date();
+  const maxSize = deps.maxBodyBytes ?? 1024 * 1024;
+
+  app.use('/apis/*', bodyLimit({
+    maxSize,
+    onError: (c) => {
+      const status = new StoreError('BadRequest', `request body is larger than the limit of ${maxSize} bytes`).toStatus();
+      return c.json({ ...status, reason: 'RequestEntityTooLarge', code: 413 }, 413);
+    },
+  }));
+  app.use('*', async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    log.debug('http', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - t0) });
+  });
+
+  app.route('/', systemRoutes({ store: deps.store, log, startedAt }));
+  app.route('/', eventRoutes({ events: deps.events, log }));
+  app.route('/', resourceRoutes(deps));
+  app.onError((err, c) => statusResponse(c, err, log));
+  return app;
+}

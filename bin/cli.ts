@@ -1,0 +1,109 @@
+// Entry point of the `gantry` command: parses arguments and hands over to one command module.
+import { parseArgs } from 'node:util';
+import { CrdRegistry } from '../crds/registry.ts';
+import { GANTRY_VERSION } from '../lib/version.ts';
+import { GantryClient } from './client.ts';
+import { apply, get, remove, type CommandIO } from './commands/resources.ts';
+
+const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
+
+Usage:
+  gantry up [--data-dir DIR] [--manifests DIR] [--port 8080] [--host 0.0.0.0]
+                                   run everything on this machine (store, manifests, API)
+  gantry apply -f FILE|DIR [-f ...] [-n NS]     create or update resources from YAML
+  gantry get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o yaml|json|name|wide]
+  gantry delete KIND NAME... [-n NS]  |  gantry delete -f FILE|DIR
+  gantry version
+
+Client commands talk to --server URL (default $GANTRY_SERVER or http://127.0.0.1:8080).
+`;
+
+const io: CommandIO = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+const clientOptions = {
+  server: { type: 'string', default: process.env.GANTRY_SERVER ?? 'http://127.0.0.1:8080' },
+  namespace: { type: 'string', short: 'n' },
+} as const;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'up': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          'data-dir': { type: 'string', default: process.env.GANTRY_DATA_DIR ?? '.gantry' },
+          manifests: { type: 'string', default: process.env.GANTRY_MANIFESTS },
+          port: { type: 'string', default: process.env.GANTRY_PORT ?? '8080' },
+          host: { type: 'string', default: process.env.GANTRY_HOST ?? '0.0.0.0' },
+        },
+      });
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, not "${values.port}"`);
+      const { up } = await import('./commands/up.ts');
+      return up({ dataDir: values['data-dir'], manifestsDir: values.manifests, port, host: values.host });
+    }
+    case 'apply': {
+      const { values } = parseArgs({ args: rest, options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } } });
+      if (!values.filename?.length) throw new Error('gantry apply needs -f FILE|DIR');
+      return apply(new GantryClient(values.server), CrdRegistry.loadSync(), values.filename, values.namespace, io);
+    }
+    case 'get': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          ...clientOptions,
+          'all-namespaces': { type: 'boolean', short: 'A' },
+          output: { type: 'string', short: 'o' },
+          selector: { type: 'string', short: 'l' },
+        },
+      });
+      if (!positionals[0]) throw new Error('gantry get needs a KIND (e.g. gameservers, templates, nodes)');
+      return get(new GantryClient(values.server), CrdRegistry.loadSync(), positionals[0], positionals[1], {
+        namespace: values.namespace,
+        allNamespaces: values['all-namespaces'],
+        output: values.output,
+        selector: values.selector,
+      }, io);
+    }
+    case 'delete': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } },
+      });
+      return remove(new GantryClient(values.server), CrdRegistry.loadSync(), positionals[0], positionals.slice(1), {
+        namespace: values.namespace,
+        files: values.filename,
+      }, io);
+    }
+    case 'version':
+    case '--version':
+      io.out(GANTRY_VERSION);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(USAGE);
+      return 0;
+    default:
+      io.err(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // `up` keeps running until a signal; every other command ends here.
+    if (code !== undefined) process.exitCode = code;
+  },
+  (err: Error) => {
+    io.err(`error: ${err.message}`);
+    process.exitCode = 1;
+  },
+);
