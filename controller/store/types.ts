@@ -1,4 +1,4 @@
-import type { Resource } from '../../crds/resource.ts';
+import type { FieldError, Resource } from '../../crds/resource.ts';
 
 export interface ListOptions {
   namespace?: string;           // undefined = all namespaces (or cluster-scoped kinds)
@@ -26,7 +26,9 @@ export interface WatchOptions {
   kind?: string;                // undefined = every kind
   namespace?: string;
   labelSelector?: string;
-  /** Deliver every change after this version (replayed from history). Omitted: only new changes. */
+  /** Deliver every change after this version (replayed from history). Omitted: only new changes.
+   *  "0" (Kubernetes' "any version"): the current objects as ADDED events, then every change.
+   *  Older than the history kept, or newer than the store: StoreError Gone (list again). */
   resourceVersion?: string;
   /** Send a BOOKMARK with the current resourceVersion at this interval (ms); 0 = never. */
   bookmarkIntervalMs?: number;
@@ -74,4 +76,22 @@ export interface ResourceStore {
   /** The newest resourceVersion committed. */
   currentResourceVersion(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** What the store needs to know about a kind. crds/registry.ts's KindInfo is a superset. */
+export interface KindScope {
+  kind: string;
+  scope: 'Namespaced' | 'Cluster';
+  apiVersion: string;
+  /** With a status subresource (the default), spec writes ignore status and status writes ignore the rest. */
+  hasStatusSubresource?: boolean;
+}
+
+/**
+ * The schema the store validates writes with. CrdRegistry satisfies it as is
+ * (`get` returns its KindInfo; `validate` applies schema defaults in place and returns [] when valid).
+ */
+export interface SchemaValidator {
+  get(kind: string): KindScope | undefined;
+  validate(obj: Resource): FieldError[];
 }

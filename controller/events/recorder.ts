@@ -1,0 +1,214 @@
+// Kubernetes-style Events in the store's database file (table `events`). Events are not resources:
+// they are a bounded log of what happened to objects ("Pulled", "Crashed", "ManifestInvalid"), and a
+// repeat of the same thing bumps a count instead of adding a row, as the Kubernetes event correlator does.
+import { createHash, randomUUID } from 'node:crypto';
+import { badRequest } from '../store/errors.ts';
+import { migrate, type Migration } from '../store/migrations.ts';
+import type { SqliteDb } from '../store/sqlite-db.ts';
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface InvolvedObject {
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+  apiVersion?: string;
+}
+
+/** core/v1 Event, the shape `kubectl get events` reads. */
+export interface KubeEvent {
+  apiVersion: 'v1';
+  kind: 'Event';
+  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string };
+  involvedObject: InvolvedObject;
+  reason: string;
+  message: string;
+  type: EventType;
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
+  source: { component: string };
+  reportingComponent: string;
+}
+
+export interface EventListOptions {
+  /** Events of objects in this namespace (cluster-scoped objects' events are in "default"). */
+  namespace?: string;
+  kind?: string;
+  name?: string;
+  limit?: number;
+}
+
+export interface EventRecorderOptions {
+  db: SqliteDb;
+  /** source.component of the events this recorder writes. */
+  component?: string;
+  /** Events kept; the least recently seen go first. */
+  maxEvents?: number;
+  now?: () => Date;
+}
+
+export const EVENT_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'events with dedupe key and recency order',
+    up: `
+      CREATE TABLE events (
+        id             INTEGER PRIMARY KEY,
+        seq            INTEGER NOT NULL,        -- bumped on every occurrence: newest-first order
+        dedupe_key     TEXT    NOT NULL UNIQUE,
+        name           TEXT    NOT NULL UNIQUE,
+        namespace      TEXT    NOT NULL,
+        uid            TEXT    NOT NULL,
+        obj_kind       TEXT    NOT NULL,
+        obj_namespace  TEXT    NOT NULL,        -- '' for cluster-scoped objects
+        obj_name       TEXT    NOT NULL,
+        obj_uid        TEXT    NOT NULL,        -- '' when unknown
+        obj_api_version TEXT   NOT NULL,
+        type           TEXT    NOT NULL,
+        reason         TEXT    NOT NULL,
+        message        TEXT    NOT NULL,
+        count          INTEGER NOT NULL,
+        first_ts       TEXT    NOT NULL,
+        last_ts        TEXT    NOT NULL,
+        component      TEXT    NOT NULL
+      );
+      CREATE INDEX events_seq ON events (seq);
+      CREATE INDEX events_object ON events (obj_kind, obj_name);
+      CREATE INDEX events_namespace ON events (namespace, seq);
+    `,
+  },
+];
+
+interface Row {
+  seq: number;
+  name: string;
+  namespace: string;
+  uid: string;
+  obj_kind: string;
+  obj_namespace: string;
+  obj_name: string;
+  obj_uid: string;
+  obj_api_version: string;
+  type: EventType;
+  reason: string;
+  message: string;
+  count: number;
+  first_ts: string;
+  last_ts: string;
+  component: string;
+}
+
+const MAX_MESSAGE = 1024;
+const MAX_REASON = 128;
+
+export class EventRecorder {
+  private readonly db: SqliteDb;
+  private readonly component: string;
+  private readonly maxEvents: number;
+  private readonly now: () => Date;
+  private seq = 0;
+  private rows = 0;
+
+  private constructor(opts: EventRecorderOptions) {
+    this.db = opts.db;
+    this.component = opts.component ?? 'gantry-controller';
+    this.maxEvents = Math.max(1, opts.maxEvents ?? 10_000);
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  static async open(opts: EventRecorderOptions): Promise<EventRecorder> {
+    await migrate(opts.db, 'events', EVENT_MIGRATIONS);
+    const r = new EventRecorder(opts);
+    const row = await opts.db.get<{ seq: number | null; n: number }>('SELECT max(seq) AS seq, count(*) AS n FROM events');
+    r.seq = row?.seq ?? 0;
+    r.rows = row?.n ?? 0;
+    return r;
+  }
+
+  /** Records an occurrence; a repeat of the same (object, type, reason, message) only counts up. */
+  async record(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<KubeEvent> {
+    if (!obj || typeof obj.kind !== 'string' || !obj.kind || typeof obj.name !== 'string' || !obj.name) {
+      throw badRequest('an event needs the involved object\'s kind and name');
+    }
+    if (type !== 'Normal' && type !== 'Warning') throw badRequest(`event type must be Normal or Warning, not "${String(type)}"`);
+    if (typeof reason !== 'string' || !reason) throw badRequest('an event needs a reason');
+    reason = reason.slice(0, MAX_REASON);
+    message = String(message ?? '');
+    if (message.length > MAX_MESSAGE) message = message.slice(0, MAX_MESSAGE - 1) + '…';
+
+    const objNs = obj.namespace ?? '';
+    const key = createHash('sha256')
+      .update(JSON.stringify([obj.kind, objNs, obj.name, obj.uid ?? '', type, reason, message, this.component]))
+      .digest('base64url');
+    const ts = this.now().toISOString().replace(/\.\d+Z$/, 'Z');
+
+    return this.db.transaction(async (tx) => {
+      const seq = this.seq + 1;
+      let rows = this.rows;
+      const hit = await tx.get<{ id: number }>('SELECT id FROM events WHERE dedupe_key = ?', [key]);
+      if (hit) {
+        await tx.run('UPDATE events SET count = count + 1, last_ts = ?, seq = ? WHERE id = ?', [ts, seq, hit.id]);
+      } else {
+        // Kubernetes names events <object>.<hex nanoseconds>; seq keeps two in one millisecond apart.
+        const nanos = BigInt(this.now().getTime()) * 1_000_000n + BigInt(seq % 1_000_000);
+        await tx.run(
+          `INSERT INTO events (seq, dedupe_key, name, namespace, uid, obj_kind, obj_namespace, obj_name, obj_uid, obj_api_version,
+             type, reason, message, count, first_ts, last_ts, component)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+          [
+            seq, key, `${obj.name}.${nanos.toString(16)}`, objNs || 'default', randomUUID(), obj.kind, objNs, obj.name,
+            obj.uid ?? '', obj.apiVersion ?? '', type, reason, message, ts, ts, this.component,
+          ],
+        );
+        rows++;
+        // Pruning in steps of a tenth keeps the common insert cheap; the table never exceeds the cap by more.
+        if (rows > this.maxEvents + Math.max(1, Math.floor(this.maxEvents / 10))) {
+          const r = await tx.run('DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY seq DESC LIMIT -1 OFFSET ?)', [this.maxEvents]);
+          rows -= r.changes;
+        }
+      }
+      const row = await tx.get<Row>('SELECT * FROM events WHERE dedupe_key = ?', [key]);
+      tx.afterCommit(() => {
+        this.seq = seq;
+        this.rows = rows;
+      });
+      return toEvent(row!);
+    });
+  }
+
+  /** Newest first (by last occurrence). */
+  async list(opts: EventListOptions = {}): Promise<KubeEvent[]> {
+    const limit = opts.limit ?? -1;
+    if (opts.limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) throw badRequest(`limit must be a positive integer, not ${String(opts.limit)}`);
+    const rows = await this.db.all<Row>(
+      `SELECT * FROM events
+        WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR obj_kind = ?2) AND (?3 IS NULL OR obj_name = ?3)
+        ORDER BY seq DESC LIMIT ?4`,
+      [opts.namespace ?? null, opts.kind ?? null, opts.name ?? null, limit],
+    );
+    return rows.map(toEvent);
+  }
+}
+
+function toEvent(r: Row): KubeEvent {
+  const involved: InvolvedObject = { kind: r.obj_kind, name: r.obj_name };
+  if (r.obj_namespace) involved.namespace = r.obj_namespace;
+  if (r.obj_uid) involved.uid = r.obj_uid;
+  if (r.obj_api_version) involved.apiVersion = r.obj_api_version;
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: r.name, namespace: r.namespace, uid: r.uid, resourceVersion: String(r.seq), creationTimestamp: r.first_ts },
+    involvedObject: involved,
+    reason: r.reason,
+    message: r.message,
+    type: r.type,
+    count: r.count,
+    firstTimestamp: r.first_ts,
+    lastTimestamp: r.last_ts,
+    source: { component: r.component },
+    reportingComponent: r.component,
+  };
+}

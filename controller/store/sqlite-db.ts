@@ -1,0 +1,293 @@
+// One sqlite3 connection, made safe to share across async callers.
+//
+// sqlite3's callback API runs statements of one connection in whatever order they are issued, so two
+// async "transactions" interleave: the second BEGIN fails and its statements join (and commit with)
+// the first. Every use of the connection therefore goes through one FIFO mutex: a transaction holds it
+// from BEGIN IMMEDIATE to COMMIT/ROLLBACK, a plain statement holds it for itself. A side effect we rely
+// on: whoever holds the mutex outside a transaction sees only committed data, and nothing commits
+// until they let go.
+import sqlite3 from 'sqlite3';
+
+export type Synchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+export type SqlParams = readonly unknown[] | Record<string, unknown>;
+
+export interface SqliteDbOptions {
+  /** FULL (default): an acknowledged commit survives power loss, not only a process crash. */
+  synchronous?: Synchronous;
+  /** How long a statement waits for a lock held by another process before failing (ms). */
+  busyTimeoutMs?: number;
+  /** Prepared statements kept ready (least recently used are finalized beyond this). */
+  statementCacheSize?: number;
+}
+
+export interface RunResult {
+  changes: number;
+  lastID: number;
+}
+
+/** What a caller may do with the connection: the db itself (each call locks) or a transaction handle. */
+export interface SqlRunner {
+  run(sql: string, params?: SqlParams): Promise<RunResult>;
+  /** The first row. The statement runs to completion: write LIMIT 1 if it could return many rows. */
+  get<T = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<T | undefined>;
+  all<T = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<T[]>;
+  /** Several statements separated by `;`, no parameters (schema scripts). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Statement {
+  sql: string;
+  params?: SqlParams;
+}
+
+/** The handle of locked(): the connection is yours until fn returns. */
+export interface LockedRunner extends SqlRunner {
+  /**
+   * Runs write statements atomically: a single one on its own (SQLite makes every statement, with
+   * its triggers, atomic — and that saves the BEGIN and COMMIT round trips), several inside
+   * BEGIN IMMEDIATE … COMMIT, rolled back if one fails.
+   */
+  batch(statements: readonly Statement[]): Promise<RunResult[]>;
+}
+
+export interface Tx extends SqlRunner {
+  /** Runs after COMMIT succeeds, while the connection is still held: nothing else has committed since. */
+  afterCommit(fn: () => void): void;
+}
+
+/** A failure reported by SQLite, with the statement that caused it. */
+export class SqliteError extends Error {
+  /** SQLite's code, e.g. SQLITE_CONSTRAINT, SQLITE_BUSY. */
+  readonly code: string;
+  readonly sql: string;
+  constructor(cause: unknown, sql: string, op: string) {
+    const e = cause as { message?: string; code?: string };
+    const short = sql.replace(/\s+/g, ' ').trim().slice(0, 200);
+    super(`sqlite ${op} failed: ${e?.message ?? String(cause)} [${short}]`, { cause });
+    this.name = 'SqliteError';
+    this.code = e?.code ?? 'SQLITE_ERROR';
+    this.sql = short;
+  }
+}
+
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+
+  async lock<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+export class SqliteDb implements SqlRunner {
+  readonly path: string;
+  private readonly conn: sqlite3.Database;
+  private readonly mutex = new Mutex();
+  private readonly statements = new Map<string, Promise<sqlite3.Statement>>();
+  private readonly cacheSize: number;
+  private closed = false;
+  private closing?: Promise<void>;
+
+  private constructor(path: string, conn: sqlite3.Database, cacheSize: number) {
+    this.path = path;
+    this.conn = conn;
+    this.cacheSize = cacheSize;
+  }
+
+  static async open(path: string, opts: SqliteDbOptions = {}): Promise<SqliteDb> {
+    const conn = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const c: sqlite3.Database = new sqlite3.Database(path, (err) => (err ? reject(new SqliteError(err, path, 'open')) : resolve(c)));
+    });
+    // Without a listener an error event (e.g. close with live statements) would crash the process.
+    conn.on('error', () => {});
+    const db = new SqliteDb(path, conn, opts.statementCacheSize ?? 200);
+    try {
+      const sync = opts.synchronous ?? 'FULL';
+      if (!['OFF', 'NORMAL', 'FULL', 'EXTRA'].includes(sync)) throw new Error(`synchronous must be OFF, NORMAL, FULL or EXTRA, not "${sync}"`);
+      await db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+      const mode = await db.get<{ journal_mode: string }>('PRAGMA journal_mode = WAL');
+      // An in-memory database answers "memory"; anything else means WAL was refused (e.g. a read-only dir).
+      if (mode?.journal_mode !== 'wal' && path !== ':memory:' && path !== '') {
+        throw new Error(`could not switch ${path} to WAL mode (journal_mode is ${mode?.journal_mode})`);
+      }
+      await db.exec(`PRAGMA synchronous = ${sync}`);
+      await db.exec('PRAGMA foreign_keys = ON');
+    } catch (err) {
+      await db.close().catch(() => {});
+      throw err;
+    }
+    return db;
+  }
+
+  run(sql: string, params?: SqlParams): Promise<RunResult> {
+    return this.locked(() => this.rawRun(sql, params));
+  }
+
+  get<T = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    return this.locked(() => this.rawGet<T>(sql, params));
+  }
+
+  all<T = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<T[]> {
+    return this.locked(() => this.rawAll<T>(sql, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.locked(() => this.rawExec(sql));
+  }
+
+  /**
+   * Holds the connection for several statements without a transaction: reads inside see one
+   * committed state, because nothing on this connection commits until fn returns (and this process
+   * is the only writer of the file). Use the runner passed in; calling the db's own methods from
+   * inside would wait for yourself forever.
+   */
+  locked<T>(fn: (r: LockedRunner) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`database ${this.path} is closed`));
+    return this.mutex.lock(() => {
+      if (this.closed) throw new Error(`database ${this.path} is closed`);
+      return fn({ ...this.runner(), batch: (stmts) => this.rawBatch(stmts) });
+    });
+  }
+
+  /** See LockedRunner.batch. */
+  batch(statements: readonly Statement[]): Promise<RunResult[]> {
+    return this.locked((r) => r.batch(statements));
+  }
+
+  /**
+   * BEGIN IMMEDIATE … COMMIT, one transaction at a time. fn throwing rolls back and rethrows.
+   * As with locked(), use only the handle passed in.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.locked(async () => {
+      const hooks: (() => void)[] = [];
+      let open = true;
+      const tx: Tx = {
+        ...this.runner(),
+        afterCommit: (f) => {
+          if (!open) throw new Error('afterCommit called after the transaction ended');
+          hooks.push(f);
+        },
+      };
+      await this.rawExec('BEGIN IMMEDIATE');
+      let result: T;
+      try {
+        result = await fn(tx);
+        await this.rawExec('COMMIT');
+      } catch (err) {
+        open = false;
+        // After a failed COMMIT SQLite may already have rolled back; a second ROLLBACK error is noise.
+        await this.rawExec('ROLLBACK').catch(() => {});
+        throw err;
+      }
+      open = false;
+      for (const h of hooks) h();
+      return result;
+    });
+  }
+
+  /** Finalizes every cached statement (sqlite3 errors on close otherwise), then closes. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.mutex.lock(async () => {
+      this.closed = true;
+      const stmts = await Promise.allSettled([...this.statements.values()]);
+      this.statements.clear();
+      await Promise.all(
+        stmts.map((s) => (s.status === 'fulfilled' ? new Promise<void>((r) => s.value.finalize(() => r())) : undefined)),
+      );
+      await new Promise<void>((resolve, reject) =>
+        this.conn.close((err) => (err ? reject(new SqliteError(err, this.path, 'close')) : resolve())),
+      );
+    });
+    return this.closing;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private runner(): SqlRunner {
+    return {
+      run: (sql, params) => this.rawRun(sql, params),
+      get: (sql, params) => this.rawGet(sql, params),
+      all: (sql, params) => this.rawAll(sql, params),
+      exec: (sql) => this.rawExec(sql),
+    };
+  }
+
+  private statement(sql: string): Promise<sqlite3.Statement> {
+    const hit = this.statements.get(sql);
+    if (hit) {
+      // Map order is insertion order: re-inserting marks it most recently used.
+      this.statements.delete(sql);
+      this.statements.set(sql, hit);
+      return hit;
+    }
+    const p = new Promise<sqlite3.Statement>((resolve, reject) => {
+      const s: sqlite3.Statement = this.conn.prepare(sql, (err) => {
+        if (!err) return resolve(s);
+        this.statements.delete(sql);
+        s.finalize(() => {});
+        reject(new SqliteError(err, sql, 'prepare'));
+      });
+    });
+    this.statements.set(sql, p);
+    if (this.statements.size > this.cacheSize) {
+      const [oldest, old] = this.statements.entries().next().value as [string, Promise<sqlite3.Statement>];
+      this.statements.delete(oldest);
+      old.then((s) => s.finalize(() => {}), () => {});
+    }
+    return p;
+  }
+
+  private async rawRun(sql: string, params: SqlParams = []): Promise<RunResult> {
+    const s = await this.statement(sql);
+    return new Promise((resolve, reject) =>
+      s.run(params, function (this: sqlite3.RunResult, err: Error | null) {
+        if (err) reject(new SqliteError(err, sql, 'run'));
+        else resolve({ changes: this.changes, lastID: this.lastID });
+      }),
+    );
+  }
+
+  private async rawGet<T>(sql: string, params: SqlParams = []): Promise<T | undefined> {
+    // sqlite3's Statement#get leaves the statement mid-step, holding a read snapshot open (which also
+    // stops the WAL from being recycled) until a reset: one more thread-pool round trip per call. all()
+    // runs to completion in one trip, so get is all()'s first row — callers add LIMIT 1 where a query
+    // could return many rows.
+    return (await this.rawAll<T>(sql, params))[0];
+  }
+
+  private async rawAll<T>(sql: string, params: SqlParams = []): Promise<T[]> {
+    const s = await this.statement(sql);
+    return new Promise((resolve, reject) =>
+      s.all(params, (err: Error | null, rows: T[]) => (err ? reject(new SqliteError(err, sql, 'all')) : resolve(rows))),
+    );
+  }
+
+  private async rawBatch(statements: readonly Statement[]): Promise<RunResult[]> {
+    if (statements.length === 0) return [];
+    if (statements.length === 1) return [await this.rawRun(statements[0]!.sql, statements[0]!.params)];
+    await this.rawExec('BEGIN IMMEDIATE');
+    try {
+      const out: RunResult[] = [];
+      for (const st of statements) out.push(await this.rawRun(st.sql, st.params));
+      await this.rawExec('COMMIT');
+      return out;
+    } catch (err) {
+      await this.rawExec('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  private rawExec(sql: string): Promise<void> {
+    return new Promise((resolve, reject) => this.conn.exec(sql, (err) => (err ? reject(new SqliteError(err, sql, 'exec')) : resolve())));
+  }
+}
