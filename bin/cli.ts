@@ -1,5 +1,6 @@
 // Entry point of the `gantry` command: parses arguments and hands over to one command module.
 import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { CrdRegistry } from '../crds/registry.ts';
 import { GANTRY_VERSION } from '../lib/version.ts';
 import { GantryClient } from './client.ts';
@@ -8,8 +9,11 @@ import { apply, get, remove, type CommandIO } from './commands/resources.ts';
 const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 
 Usage:
-  gantry up [--data-dir DIR] [--manifests DIR] [--port 8080] [--host 0.0.0.0]
-                                   run everything on this machine (store, manifests, API)
+  gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 0.0.0.0]
+            [--seed DIR | --no-seed]
+                                   run everything on this machine: store, manifests watcher, API;
+                                   ServerTemplates in --seed (default manifests/examples) are
+                                   created when missing
   gantry apply -f FILE|DIR [-f ...] [-n NS]     create or update resources from YAML
   gantry get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o yaml|json|name|wide]
   gantry delete KIND NAME... [-n NS]  |  gantry delete -f FILE|DIR
@@ -37,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
         options: {
           'data-dir': { type: 'string', default: process.env.GANTRY_DATA_DIR ?? '.gantry' },
           manifests: { type: 'string', default: process.env.GANTRY_MANIFESTS },
+          seed: { type: 'string', default: process.env.GANTRY_SEED ?? fileURLToPath(new URL('../manifests/examples', import.meta.url)) },
+          'no-seed': { type: 'boolean' },
           port: { type: 'string', default: process.env.GANTRY_PORT ?? '8080' },
           host: { type: 'string', default: process.env.GANTRY_HOST ?? '0.0.0.0' },
         },
@@ -44,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, not "${values.port}"`);
       const { up } = await import('./commands/up.ts');
-      return up({ dataDir: values['data-dir'], manifestsDir: values.manifests, port, host: values.host });
+      return up({ dataDir: values['data-dir'], manifestsDir: values.manifests, seedDir: values['no-seed'] ? undefined : values.seed, port, host: values.host });
     }
     case 'apply': {
       const { values } = parseArgs({ args: rest, options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } } });

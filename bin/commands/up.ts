@@ -8,6 +8,11 @@ import { SqliteDb } from '../../controller/store/sqlite-db.ts';
 import { SqliteStore } from '../../controller/store/sqlite-store.ts';
 import { EventRecorder } from '../../controller/events/recorder.ts';
 import { ManifestSource } from '../../controller/sources/manifests.ts';
+import { seedTemplates } from '../../controller/sources/seed.ts';
+import { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
+import { AgentHub } from '../../controller/hub/agent-hub.ts';
+import { rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
+import { AGENT_CONNECT_PATH } from '../../agent/protocol.ts';
 import { createApp } from '../../api/app.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
@@ -15,6 +20,8 @@ import { GANTRY_VERSION } from '../../lib/version.ts';
 export interface UpOptions {
   dataDir: string;
   manifestsDir?: string;
+  /** ServerTemplates in this directory are created at start when missing (undefined = none). */
+  seedDir?: string;
   port: number;
   host: string;
 }
@@ -32,18 +39,25 @@ export async function up(opts: UpOptions): Promise<number> {
   const store = await SqliteStore.open({ db, schema: registry, log: rootLogger.child({ component: 'store' }) });
   const events = await EventRecorder.open({ db, component: 'gantry' });
 
-  let manifests: ManifestSource | undefined;
-  if (opts.manifestsDir) {
-    const dir = path.resolve(opts.manifestsDir);
-    await mkdir(dir, { recursive: true });
-    manifests = new ManifestSource({ dir, store, registry, events, log: rootLogger });
-    await manifests.start();
-  }
+  if (opts.seedDir) await seedTemplates(store, path.resolve(opts.seedDir), log);
+  const manifestsDir = path.resolve(opts.manifestsDir ?? path.join(dataDir, 'manifests'));
+  await mkdir(manifestsDir, { recursive: true });
+  const manifests = new ManifestSource({ dir: manifestsDir, store, registry, events, log: rootLogger });
+  await manifests.start();
 
-  const app = createApp({ store, registry, events, log: rootLogger.child({ component: 'api' }) });
+  const nodes = await NodeEnrollment.open({ db, store, log: rootLogger.child({ component: 'enrollment' }) });
+  await nodes.start();
+  const hub = new AgentHub({ auth: nodes, store, log: rootLogger.child({ component: 'agent-hub' }) });
+
+  const app = createApp({ store, registry, events, nodes, log: rootLogger.child({ component: 'api' }) });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
+  });
+  // WebSocket upgrades, by path. Only the agent hub for now; other paths are for later issues.
+  server.on('upgrade', (req, socket, head) => {
+    if (requestPath(req) === AGENT_CONNECT_PATH) void hub.handleUpgrade(req, socket, head);
+    else rejectUpgrade(socket, 404, `no WebSocket endpoint at ${requestPath(req)}`);
   });
   const address = server.address() as AddressInfo;
   log.info('gantry is up', {
@@ -52,7 +66,7 @@ export async function up(opts: UpOptions): Promise<number> {
     port: address.port,
     dataDir,
     database: dbPath,
-    manifests: manifests?.dir ?? null,
+    manifests: manifests.dir,
     kinds: registry.kinds().map((k) => k.kind),
   });
 
@@ -63,12 +77,16 @@ export async function up(opts: UpOptions): Promise<number> {
       stopping = true;
       log.info('shutting down', { signal });
       try {
-        // Stop intake first (HTTP, files), then close the database once nothing can write.
+        // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
+        // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
+        // the nodes' Offline status on the way out.
+        await hub.close();
+        nodes.stop();
         await new Promise<void>((r) => {
           server.close(() => r());
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
-        await manifests?.stop();
+        await manifests.stop();
         await store.close();
         await db.close();
         log.info('stopped cleanly');

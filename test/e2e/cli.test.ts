@@ -81,6 +81,12 @@ describe('gantry CLI against gantry up', () => {
     expect((await gantry(up.url, 'version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
+  it('seeds the example template on first start', async () => {
+    const tmpl = JSON.parse((await gantry(up.url, 'get', 'tmpl', 'testgame', '-o', 'json')).stdout);
+    expect(tmpl.metadata.labels['gantry.dev/seeded']).toBe('true');
+    expect(tmpl.spec.image).toBe('gantry-test/gameserver:1');
+  });
+
   it('applies the examples and lists the example GameServer with its printer columns', async () => {
     const applied = await gantry(up.url, 'apply', '-f', 'manifests/examples');
     expect(applied.stderr).toBe('');
