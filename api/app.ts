@@ -9,6 +9,9 @@ import type { Logger } from '../lib/log.ts';
 import { resourceRoutes } from './routes/resources.ts';
 import { systemRoutes } from './routes/system.ts';
 import { eventRoutes } from './routes/events.ts';
+import { agentRoutes } from './routes/agent.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+import type { NodeEnrollment } from '../controller/nodes/enrollment.ts';
 import { statusResponse } from './status.ts';
 
 export interface AppDeps {
@@ -18,6 +21,10 @@ export interface AppDeps {
   log: Logger;
   /** Largest accepted request body for resource writes (bytes). */
   maxBodyBytes?: number;
+  /** Node enrolment: mounts /api/agent/enroll and /api/nodes/:id/deployment-token. */
+  nodes?: NodeEnrollment;
+  /** The URL agents should dial, when it is not the one requests arrive on (proxies). */
+  publicUrl?: string;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -42,6 +49,10 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', systemRoutes({ store: deps.store, log, startedAt }));
   app.route('/', eventRoutes({ events: deps.events, log }));
   app.route('/', resourceRoutes(deps));
+  if (deps.nodes) {
+    app.route('/', agentRoutes({ nodes: deps.nodes, log }));
+    app.route('/', nodeRoutes({ nodes: deps.nodes, log, publicUrl: deps.publicUrl }));
+  }
   app.onError((err, c) => statusResponse(c, err, log));
   return app;
 }

@@ -17,6 +17,9 @@ Usage:
   gantry apply -f FILE|DIR [-f ...] [-n NS]     create or update resources from YAML
   gantry get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o yaml|json|name|wide]
   gantry delete KIND NAME... [-n NS]  |  gantry delete -f FILE|DIR
+  gantry agent --panel URL --token TOKEN [--data-dir /var/lib/gantry-agent]
+                                   run the node agent (enrols with the one-time token on first start)
+  gantry node token NAME [--ttl 1h]  issue a deployment token for a GameNode
   gantry version
 
 Client commands talk to --server URL (default $GANTRY_SERVER or http://127.0.0.1:8080).
@@ -86,6 +89,22 @@ async function main(argv: string[]): Promise<number> {
         namespace: values.namespace,
         files: values.filename,
       }, io);
+    }
+    case 'agent': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          panel: { type: 'string', default: process.env.GANTRY_PANEL },
+          token: { type: 'string', default: process.env.GANTRY_TOKEN_DEPLOY },
+          'data-dir': { type: 'string', default: process.env.GANTRY_AGENT_DATA_DIR ?? '/var/lib/gantry-agent' },
+        },
+      });
+      const { agentCommand } = await import('./commands/agent.ts');
+      return agentCommand({ panel: values.panel, token: values.token, dataDir: values['data-dir'] });
+    }
+    case 'node': {
+      const { nodeCommand } = await import('./commands/node.ts');
+      return nodeCommand(rest, io);
     }
     case 'version':
     case '--version':

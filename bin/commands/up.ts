@@ -24,6 +24,8 @@ export interface UpOptions {
   seedDir?: string;
   port: number;
   host: string;
+  /** The URL agents dial, when it is not the one operators' requests arrive on (a proxy, NAT). */
+  publicUrl?: string;
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */
@@ -49,7 +51,7 @@ export async function up(opts: UpOptions): Promise<number> {
   await nodes.start();
   const hub = new AgentHub({ auth: nodes, store, log: rootLogger.child({ component: 'agent-hub' }) });
 
-  const app = createApp({ store, registry, events, nodes, log: rootLogger.child({ component: 'api' }) });
+  const app = createApp({ store, registry, events, nodes, publicUrl: opts.publicUrl, log: rootLogger.child({ component: 'api' }) });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
