@@ -28,8 +28,21 @@ export interface UpOptions {
   publicUrl?: string;
 }
 
-/** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */
-export async function up(opts: UpOptions): Promise<number> {
+/** Everything `gantry up` runs, started; `stop()` shuts it down in order. Tests embed it too. */
+export interface Embedded {
+  url: string;
+  port: number;
+  dataDir: string;
+  store: SqliteStore;
+  registry: CrdRegistry;
+  events: EventRecorder;
+  nodes: NodeEnrollment;
+  hub: AgentHub;
+  manifests: ManifestSource;
+  stop(): Promise<void>;
+}
+
+export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const log = rootLogger.child({ component: 'up' });
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -62,9 +75,10 @@ export async function up(opts: UpOptions): Promise<number> {
     else rejectUpgrade(socket, 404, `no WebSocket endpoint at ${requestPath(req)}`);
   });
   const address = server.address() as AddressInfo;
+  const url = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${address.port}`;
   log.info('gantry is up', {
     version: GANTRY_VERSION,
-    url: `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${address.port}`,
+    url,
     port: address.port,
     dataDir,
     database: dbPath,
@@ -72,6 +86,27 @@ export async function up(opts: UpOptions): Promise<number> {
     kinds: registry.kinds().map((k) => k.kind),
   });
 
+  const stop = async () => {
+    // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
+    // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
+    // the nodes' Offline status on the way out.
+    await hub.close();
+    nodes.stop();
+    await new Promise<void>((r) => {
+      server.close(() => r());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    });
+    await manifests.stop();
+    await store.close();
+    await db.close();
+  };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, stop };
+}
+
+/** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */
+export async function up(opts: UpOptions): Promise<number> {
+  const log = rootLogger.child({ component: 'up' });
+  const embedded = await startEmbedded(opts);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const shutdown = async (signal: string) => {
@@ -79,18 +114,7 @@ export async function up(opts: UpOptions): Promise<number> {
       stopping = true;
       log.info('shutting down', { signal });
       try {
-        // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
-        // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
-        // the nodes' Offline status on the way out.
-        await hub.close();
-        nodes.stop();
-        await new Promise<void>((r) => {
-          server.close(() => r());
-          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-        });
-        await manifests.stop();
-        await store.close();
-        await db.close();
+        await embedded.stop();
         log.info('stopped cleanly');
         resolve(0);
       } catch (err) {
