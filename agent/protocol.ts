@@ -11,6 +11,18 @@ import type { HealthReport } from './runtime/health.ts';
 /** Bumped on any incompatible change; the hub refuses agents speaking another major version. */
 export const PROTOCOL_VERSION = 1;
 
+/** WebSocket close codes the hub uses (4000–4999 are for applications). The agent acts on them:
+ *  after REPLACED, REVOKED or UNSUPPORTED_VERSION reconnecting with the same credential is pointless. */
+export const CLOSE_REPLACED = 4000;
+/** The node credential was revoked (token rotation, node deleted): re-enrol with a new token. */
+export const CLOSE_REVOKED = 4001;
+/** The first frame was not a valid hello, or hello did not come in time. */
+export const CLOSE_PROTOCOL_ERROR = 4002;
+/** The agent speaks another protocol version. */
+export const CLOSE_UNSUPPORTED_VERSION = 4003;
+/** The controller is shutting down (standard "going away"). */
+export const CLOSE_GOING_AWAY = 1001;
+
 /** Path of the agent WebSocket and the enrolment call on the controller. */
 export const AGENT_CONNECT_PATH = '/api/agent/connect';
 export const AGENT_ENROLL_PATH = '/api/agent/enroll';
@@ -242,8 +254,8 @@ function parseWith<T extends { type: string }>(raw: string, validators: Record<s
     return { ok: false, error: `not JSON: ${(e as Error).message}` };
   }
   const type = (value as { type?: unknown } | null)?.type;
-  const ref = typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : undefined;
-  if (typeof type !== 'string' || !(type in validators)) {
+  const ref = typeof (value as { id?: unknown } | null)?.id === 'string' ? (value as { id: string }).id : undefined;
+  if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
     return { ok: false, error: `unknown ${side} message type ${JSON.stringify(type)}`, ref };
   }
   const validate = validators[type];

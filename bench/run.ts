@@ -2,6 +2,7 @@
 // Each prints its figures beside a reference measured in the same run, as a ratio.
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   store: () => import('./store.ts'),
+  agent: () => import('./agent.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { checkRequest, MAX_FRAME_BYTES, parseAgentMessage, parseControllerMessage, type RequestMessage } from '../../agent/protocol.ts';
+
+describe('agent protocol parsing', () => {
+  it.each(['null', '1', '"x"', '[]', 'true', '{}', '{"type": null}', '{"type": "toString"}', '{"type": "__proto__"}'])(
+    'refuses %s from either side without throwing',
+    (raw) => {
+      const a = parseAgentMessage(raw);
+      const c = parseControllerMessage(raw);
+      expect(a.ok).toBe(false);
+      expect(c.ok).toBe(false);
+      if (!a.ok) expect(a.error).toMatch(/unknown agent message type/);
+    },
+  );
+
+  it('names what is wrong', () => {
+    const notJson = parseAgentMessage('{"type": ');
+    expect(!notJson.ok && notJson.error).toMatch(/^not JSON/);
+    const missing = parseAgentMessage('{"type":"container","container":{"uid":"u"}}');
+    expect(!missing.ok && missing.error).toMatch(/invalid container message: \/container must have required property/);
+    const big = parseAgentMessage(' '.repeat(MAX_FRAME_BYTES + 1));
+    expect(!big.ok && big.error).toMatch(/exceeds/);
+  });
+
+  it('carries the request id of an invalid request so the reply can reference it', () => {
+    const r = parseControllerMessage('{"type":"request","id":"r1","method":"start"}');
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.ref).toBe('r1');
+  });
+
+  it('accepts valid messages both ways', () => {
+    expect(parseAgentMessage('{"type":"ping","ts":1}').ok).toBe(true);
+    expect(parseAgentMessage('{"type":"response","id":"1","ok":false,"error":{"code":"failed","message":"m"}}').ok).toBe(true);
+    expect(parseControllerMessage('{"type":"request","id":"1","method":"list","params":{}}').ok).toBe(true);
+  });
+
+  it('checks RPC methods and params', () => {
+    const req = (method: string, params: unknown) => ({ type: 'request', id: '1', method, params }) as unknown as RequestMessage;
+    expect(checkRequest(req('format', {}))?.code).toBe('unknown_method');
+    expect(checkRequest(req('stop', { uid: 'u', timeoutSeconds: -1 }))?.message).toMatch(/^stop: params\/timeoutSeconds must be >= 0/);
+    expect(checkRequest(req('kill', { uid: 'u', signal: 'KILL; rm -rf /' }))?.code).toBe('invalid_params');
+    expect(checkRequest(req('sendCommand', { uid: 'u', line: 'say hi' }))).toBeUndefined();
+  });
+});
