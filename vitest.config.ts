@@ -9,5 +9,7 @@ export default defineConfig({
     // so timing-sensitive tests (watch latency, kill -9) are not starved.
     fileParallelism: false,
     reporters: ['default'],
+    // Info logs of embedded servers would bury the test report; warnings and errors still show.
+    env: { GANTRY_LOG_LEVEL: 'warn' },
   },
 });

@@ -20,6 +20,7 @@ interface Up {
 async function startUp(dataDir: string, manifests: string): Promise<Up> {
   const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--manifests', manifests], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'info' }, // the test reads the 'gantry is up' line
   });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
