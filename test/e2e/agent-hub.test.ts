@@ -147,6 +147,22 @@ describe('controller hub ↔ real agent process ↔ real Docker', () => {
     expect(after.startedAt).toBe(before);
   });
 
+  it('survives a dockerd restart and reports the truth afterwards', async () => {
+    const engine = (cmd: string) => run('bash', [path.join(ROOT, 'scripts/docker-engine.sh'), cmd], { timeout: 120_000 });
+    expect(gantry.hub.container(NODE, uid)?.state).toBe('running');
+    await engine('stop');
+    try {
+      // Without live-restore, stopping dockerd stops its containers: the agent must not keep saying "running".
+      await until('the container to be reported not running', () => gantry.hub.container(NODE, uid)?.state !== 'running');
+    } finally {
+      await engine('ensure');
+    }
+    await until('a truthful report after the engine is back', () => gantry.hub.container(NODE, uid)?.state === 'exited', 120_000);
+    expect(gantry.hub.isConnected(NODE)).toBe(true);
+    await gantry.hub.call(NODE, 'start', { uid });
+    await until('running again', () => gantry.hub.container(NODE, uid)?.state === 'running');
+  });
+
   it('locks the agent out when the node token is rotated', async () => {
     await issueToken();
     expect(await agent!.exited).toBe(2);
