@@ -10,8 +10,9 @@ const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 
 Usage:
   gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 0.0.0.0]
-            [--seed DIR | --no-seed]
-                                   run everything on this machine: store, manifests watcher, API;
+            [--seed DIR | --no-seed] [--no-agent] [--node-name NAME]
+                                   run everything on this machine: store, manifests watcher, API,
+                                   and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
                                    created when missing
   gantry apply -f FILE|DIR [-f ...] [-n NS]     create or update resources from YAML
@@ -46,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
           manifests: { type: 'string', default: process.env.GANTRY_MANIFESTS },
           seed: { type: 'string', default: process.env.GANTRY_SEED ?? fileURLToPath(new URL('../manifests/examples', import.meta.url)) },
           'no-seed': { type: 'boolean' },
+          'no-agent': { type: 'boolean' },
+          'node-name': { type: 'string', default: process.env.GANTRY_NODE_NAME },
           port: { type: 'string', default: process.env.GANTRY_PORT ?? '8080' },
           host: { type: 'string', default: process.env.GANTRY_HOST ?? '0.0.0.0' },
         },
@@ -53,7 +56,15 @@ async function main(argv: string[]): Promise<number> {
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, not "${values.port}"`);
       const { up } = await import('./commands/up.ts');
-      return up({ dataDir: values['data-dir'], manifestsDir: values.manifests, seedDir: values['no-seed'] ? undefined : values.seed, port, host: values.host });
+      const { localNodeName } = await import('./commands/local-agent.ts');
+      return up({
+        dataDir: values['data-dir'],
+        manifestsDir: values.manifests,
+        seedDir: values['no-seed'] ? undefined : values.seed,
+        port,
+        host: values.host,
+        localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
+      });
     }
     case 'apply': {
       const { values } = parseArgs({ args: rest, options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } } });

@@ -16,6 +16,7 @@ import { AGENT_CONNECT_PATH } from '../../agent/protocol.ts';
 import { createApp } from '../../api/app.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
+import { LocalAgent } from './local-agent.ts';
 
 export interface UpOptions {
   dataDir: string;
@@ -26,6 +27,8 @@ export interface UpOptions {
   host: string;
   /** The URL agents dial, when it is not the one operators' requests arrive on (a proxy, NAT). */
   publicUrl?: string;
+  /** Run a local agent for this machine as a child process (GameNode `nodeName`, enrolled automatically). */
+  localAgent?: { nodeName: string };
 }
 
 /** Everything `gantry up` runs, started; `stop()` shuts it down in order. Tests embed it too. */
@@ -39,6 +42,7 @@ export interface Embedded {
   nodes: NodeEnrollment;
   hub: AgentHub;
   manifests: ManifestSource;
+  localAgent?: LocalAgent;
   stop(): Promise<void>;
 }
 
@@ -86,7 +90,21 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     kinds: registry.kinds().map((k) => k.kind),
   });
 
+  let localAgent: LocalAgent | undefined;
+  if (opts.localAgent) {
+    localAgent = new LocalAgent({
+      panelUrl: url,
+      dataDir: path.join(dataDir, 'agent'),
+      nodeName: opts.localAgent.nodeName,
+      store,
+      nodes,
+      log: rootLogger.child({ component: 'local-agent' }),
+    });
+    await localAgent.start();
+  }
+
   const stop = async () => {
+    await localAgent?.stop();
     // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
     // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
     // the nodes' Offline status on the way out.
@@ -100,7 +118,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */

@@ -18,7 +18,7 @@ interface Up {
 }
 
 async function startUp(dataDir: string, manifests: string): Promise<Up> {
-  const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--manifests', manifests], {
+  const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--node-name', 'e2e-local', '--data-dir', dataDir, '--manifests', manifests], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, GANTRY_LOG_LEVEL: 'info' }, // the test reads the 'gantry is up' line
   });
@@ -80,6 +80,17 @@ describe('gantry CLI against gantry up', () => {
     const health = (await (await fetch(`${up.url}/healthz`)).json()) as { status: string };
     expect(health.status).toBe('ok');
     expect((await gantry(up.url, 'version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('runs a local agent, enrolled automatically as the GameNode for this machine', async () => {
+    const deadline = Date.now() + 60_000;
+    let phase: string | undefined;
+    while (Date.now() < deadline && phase !== 'Online') {
+      const res = await gantry(up.url, 'get', 'gamenode', 'e2e-local', '-o', 'json');
+      phase = res.code === 0 ? JSON.parse(res.stdout).status?.phase : undefined;
+      if (phase !== 'Online') await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(phase).toBe('Online');
   });
 
   it('seeds the example template on first start', async () => {
@@ -165,6 +176,11 @@ describe('gantry CLI against gantry up', () => {
 
     up = await startUp(dataDir, manifests);
     const tmpl = await gantry(up.url, 'get', 'servertemplates', '-o', 'name');
+    // The local agent reconnects with its stored credential: no new token is issued.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !up.logs.some((l) => l.msg === 'agent connected')) await new Promise((r) => setTimeout(r, 100));
+    expect(up.logs.some((l) => l.msg === 'agent connected' && l.node === 'e2e-local')).toBe(true);
+    expect(up.logs.some((l) => l.msg === 'deployment token issued')).toBe(false);
     expect(tmpl.stdout).toMatch(/servertemplate\.gantry\.dev\/testgame/);
     up.proc.kill('SIGINT');
     expect(await up.exited).toBe(0);
