@@ -189,7 +189,7 @@ describe('`gantry agent` as a child process', () => {
       `process.exitCode = await agentCommand({ panel: ${JSON.stringify(fc.url)}, token: ${JSON.stringify(`tok-${RUN_ID}`)}, dataDir: ${JSON.stringify(procDir)},`,
       `  scopeLabels: ${JSON.stringify(SCOPE)}, namePrefix: ${JSON.stringify(`gantry-test-${RUN_ID}`)} });`,
     ].join('\n');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'info' } });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
