@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { CrdRegistry, KindInfo } from '../../crds/registry.ts';
 import type { Resource } from '../../crds/resource.ts';
+import { mergeDeclaredSpec } from '../../crds/ownership.ts';
 import { listYamlFiles } from '../../controller/sources/manifests.ts';
 import { ApiError, GantryClient } from '../client.ts';
 import { renderTable } from '../table.ts';
@@ -99,7 +100,7 @@ async function applyOne(client: GantryClient, info: KindInfo, ns: string | undef
       const next = {
         ...current,
         metadata: { ...current.metadata, labels: desired.metadata.labels, annotations: desired.metadata.annotations },
-        spec: desired.spec,
+        spec: mergeDeclaredSpec(info.kind, desired.spec, current.spec),
       };
       const written = await client.request<Resource>('PUT', client.path(info, ns, name), next);
       return written.metadata.resourceVersion === current.metadata.resourceVersion ? 'unchanged' : 'configured';

@@ -7,6 +7,7 @@ import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { parseAllDocuments } from 'yaml';
 import type { CrdRegistry } from '../../crds/registry.ts';
 import type { Resource } from '../../crds/resource.ts';
+import { mergeDeclaredSpec } from '../../crds/ownership.ts';
 import type { ResourceStore } from '../store/types.ts';
 import { isStoreError, StoreError } from '../store/errors.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -276,7 +277,7 @@ export class ManifestSource {
             labels: desired.metadata.labels,
             annotations: desired.metadata.annotations,
           },
-          spec: desired.spec,
+          spec: mergeDeclaredSpec(kind, desired.spec, current.spec),
         };
         const before = current.metadata.resourceVersion;
         const written = await this.store.update(next);

@@ -142,6 +142,22 @@ describe('manifests source', () => {
     expect(source.problems.has('s.yaml')).toBe(false);
   });
 
+  it('keeps the scheduler binding and one-shot triggers a manifest leaves out, and lets a manifest that sets them win', async () => {
+    await writeFile(path.join(dir, 's.yaml'), server('alpha'));
+    await start();
+    await env.store.patch('GameServer', 'default', 'alpha', { spec: { nodeName: 'node-1', restartedAt: '2026-01-01T00:00:00Z' } });
+    await writeFile(path.join(dir, 's.yaml'), server('alpha', 512));
+    await eventually(async () => {
+      const a = await env.store.get<Resource>('GameServer', 'default', 'alpha');
+      expect(a.spec).toMatchObject({ nodeName: 'node-1', restartedAt: '2026-01-01T00:00:00Z', resources: { memoryMb: 512 } });
+    });
+    await writeFile(path.join(dir, 's.yaml'), server('alpha', 512) + '  nodeName: node-2\n');
+    await eventually(async () => {
+      const a = await env.store.get<Resource>('GameServer', 'default', 'alpha');
+      expect((a.spec as { nodeName: string }).nodeName).toBe('node-2');
+    });
+  });
+
   it('refuses a resource declared in two files', async () => {
     await writeFile(path.join(dir, 'one.yaml'), server('alpha', 300));
     await writeFile(path.join(dir, 'two.yaml'), server('alpha', 400));
