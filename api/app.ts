@@ -12,9 +12,12 @@ import { eventRoutes } from './routes/events.ts';
 import { agentRoutes } from './routes/agent.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import type { NodeEnrollment } from '../controller/nodes/enrollment.ts';
+import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from '../controller/runtime/metrics.ts';
 import { statusResponse } from './status.ts';
 
 export interface AppDeps {
+  /** Prometheus metrics of the controller, served at /metrics. */
+  metrics?: MetricsRegistry;
   store: ResourceStore;
   registry: CrdRegistry;
   events: EventRecorder;
@@ -49,6 +52,10 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', systemRoutes({ store: deps.store, log, startedAt }));
   app.route('/', eventRoutes({ events: deps.events, log }));
   app.route('/', resourceRoutes(deps));
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get('/metrics', (c) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }));
+  }
   if (deps.nodes) {
     app.route('/', agentRoutes({ nodes: deps.nodes, log }));
     app.route('/', nodeRoutes({ nodes: deps.nodes, log, publicUrl: deps.publicUrl }));

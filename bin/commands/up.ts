@@ -17,6 +17,8 @@ import { createApp } from '../../api/app.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import { LocalAgent } from './local-agent.ts';
+import { Manager } from '../../controller/runtime/controller.ts';
+import { addGameNodeController } from '../../controller/reconcilers/gamenode/reconciler.ts';
 
 export interface UpOptions {
   dataDir: string;
@@ -43,6 +45,7 @@ export interface Embedded {
   hub: AgentHub;
   manifests: ManifestSource;
   localAgent?: LocalAgent;
+  manager: Manager;
   stop(): Promise<void>;
 }
 
@@ -68,7 +71,12 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   await nodes.start();
   const hub = new AgentHub({ auth: nodes, store, log: rootLogger.child({ component: 'agent-hub' }) });
 
-  const app = createApp({ store, registry, events, nodes, publicUrl: opts.publicUrl, log: rootLogger.child({ component: 'api' }) });
+  // The controllers: informers over the store, work queues, reconcilers.
+  const manager = new Manager({ store, log: rootLogger.child({ component: 'controller' }) });
+  addGameNodeController(manager, { store, hub, events, log: rootLogger.child({ component: 'gamenode-controller' }) });
+  await manager.start();
+
+  const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: rootLogger.child({ component: 'api' }) });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
@@ -105,6 +113,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
 
   const stop = async () => {
     await localAgent?.stop();
+    await manager.stop();
     // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
     // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
     // the nodes' Offline status on the way out.
@@ -118,7 +127,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */

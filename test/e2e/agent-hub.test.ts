@@ -90,6 +90,14 @@ describe('controller hub ↔ real agent process ↔ real Docker', () => {
     await until('the agent to connect', () => gantry.hub.isConnected(NODE));
     await until('GameNode Online', async () => (await nodePhase()) === 'Online');
     expect((await stat(path.join(agentDir, 'credential.json'))).mode & 0o777).toBe(0o600);
+    // The GameNode controller fills in what the node offers, from the agent's health report.
+    const node = await until('allocatable and Ready', async () => {
+      const n = (await gantry.store.get('GameNode', undefined, NODE)) as unknown as GameNode;
+      return n.status?.allocatable?.memoryMb && n.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? n : undefined;
+    });
+    expect(node.status!.allocatable!.cpuCores).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${gantry.url}/metrics`)).text();
+    expect(metrics).toMatch(/gantry_reconcile_total\{controller="gamenode",result="success"\} [1-9]/);
 
     const reused = startAgent(['--panel', gantry.url, '--token', token, '--data-dir', path.join(agentDir, 'reuse')]);
     expect(await reused.exited).toBe(2);
@@ -168,5 +176,6 @@ describe('controller hub ↔ real agent process ↔ real Docker', () => {
     expect(await agent!.exited).toBe(2);
     expect(agent!.stderr()).toMatch(/credential/i);
     expect(gantry.hub.isConnected(NODE)).toBe(false);
+    await until('GameNode Offline', async () => (await nodePhase()) === 'Offline');
   });
 });
