@@ -41,3 +41,6 @@ export interface FieldError {
   field: string;
   message: string;
 }
+
+/** Any resource, including kind-specific ones whose spec/status interfaces have no index signature. */
+export type AnyResource = Resource<object, object>;

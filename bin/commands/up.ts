@@ -19,6 +19,8 @@ import { GANTRY_VERSION } from '../../lib/version.ts';
 import { LocalAgent } from './local-agent.ts';
 import { Manager } from '../../controller/runtime/controller.ts';
 import { addGameNodeController } from '../../controller/reconcilers/gamenode/reconciler.ts';
+import { addGameServerController } from '../../controller/reconcilers/gameserver/reconciler.ts';
+import { addSchedulerController } from '../../controller/reconcilers/scheduler/reconciler.ts';
 
 export interface UpOptions {
   dataDir: string;
@@ -73,7 +75,10 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
 
   // The controllers: informers over the store, work queues, reconcilers.
   const manager = new Manager({ store, log: rootLogger.child({ component: 'controller' }) });
-  addGameNodeController(manager, { store, hub, events, log: rootLogger.child({ component: 'gamenode-controller' }) });
+  const controllerLog = (name: string) => rootLogger.child({ component: `${name}-controller` });
+  addSchedulerController(manager, { store, hub, events, log: controllerLog('scheduler') });
+  const gameservers = addGameServerController(manager, { store, hub, events, log: controllerLog('gameserver') });
+  addGameNodeController(manager, { store, hub, events, log: controllerLog('gamenode'), onServersChanged: (keys) => keys.forEach((k) => gameservers.enqueue(k)) });
   await manager.start();
 
   const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: rootLogger.child({ component: 'api' }) });

@@ -277,7 +277,7 @@ export class NodeEnrollment implements NodeAuthenticator {
 
   private async liveNode(name: string): Promise<Resource | undefined> {
     try {
-      return await this.store.get(KIND, undefined, name);
+      return await this.store.get<Resource>(KIND, undefined, name);
     } catch (err) {
       if (isStoreError(err, 'NotFound')) return undefined;
       throw err;

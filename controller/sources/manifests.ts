@@ -257,7 +257,7 @@ export class ManifestSource {
     for (let attempt = 0; ; attempt++) {
       let current: Resource | undefined;
       try {
-        current = await this.store.get(kind, namespace, name);
+        current = await this.store.get<Resource>(kind, namespace, name);
       } catch (err) {
         if (!isStoreError(err, 'NotFound')) throw err;
       }

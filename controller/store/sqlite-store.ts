@@ -12,7 +12,7 @@
 // commits, while the connection is still held (see watchers.ts). This relies on one process owning
 // the file, which the in-memory resourceVersion and watch fan-out need anyway.
 import { createHash, randomUUID } from 'node:crypto';
-import { API_VERSION, type FieldError, type ObjectMeta, type Resource } from '../../crds/resource.ts';
+import { API_VERSION, type FieldError, type ObjectMeta, type Resource, type AnyResource } from '../../crds/resource.ts';
 import { rootLogger, type Logger } from '../../lib/log.ts';
 import { BodyCache } from './body-cache.ts';
 import { alreadyExists, badRequest, conflict, gone, invalid, notFound, StoreError } from './errors.ts';
@@ -172,7 +172,7 @@ export class SqliteStore implements ResourceStore {
 
   // ---- reads ------------------------------------------------------------------------------------
 
-  async get<T extends Resource>(kind: string, namespace: string | undefined, name: string): Promise<T> {
+  async get<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string): Promise<T> {
     this.assertOpen();
     const info = this.info(kind);
     const key = BodyCache.key(info.kind, nsKey(info, namespace), name);
@@ -182,7 +182,7 @@ export class SqliteStore implements ResourceStore {
     return this.db.locked((r) => this.load(r, info, namespace, name)) as Promise<T>;
   }
 
-  async list<T extends Resource>(kind: string, opts: ListOptions = {}): Promise<ResourceList<T>> {
+  async list<T extends AnyResource = Resource>(kind: string, opts: ListOptions = {}): Promise<ResourceList<T>> {
     this.assertOpen();
     const info = this.info(kind);
     const ns = info.scope === 'Cluster' || opts.namespace === undefined || opts.namespace === '' ? undefined : opts.namespace;
@@ -232,7 +232,7 @@ export class SqliteStore implements ResourceStore {
 
   // ---- writes -----------------------------------------------------------------------------------
 
-  async create<T extends Resource>(input: T): Promise<T> {
+  async create<T extends AnyResource = Resource>(input: T): Promise<T> {
     this.assertOpen();
     const obj = parseInput(input);
     const info = this.info(obj.kind);
@@ -274,7 +274,7 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
-  async update<T extends Resource>(input: T): Promise<T> {
+  async update<T extends AnyResource = Resource>(input: T): Promise<T> {
     this.assertOpen();
     const obj = parseInput(input);
     const info = this.info(obj.kind);
@@ -296,7 +296,7 @@ export class SqliteStore implements ResourceStore {
     }) as Promise<T>;
   }
 
-  async patch<T extends Resource>(kind: string, namespace: string | undefined, name: string, patch: unknown, opts: UpdateOptions = {}): Promise<T> {
+  async patch<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, patch: unknown, opts: UpdateOptions = {}): Promise<T> {
     this.assertOpen();
     const info = this.info(kind);
     if (!isPlainObject(patch)) throw badRequest(`a merge patch of ${info.kind} "${name}" must be a JSON object`);
@@ -312,7 +312,7 @@ export class SqliteStore implements ResourceStore {
     return this.modify(info, namespace, name, precondition, 'spec', (cur) => mergePatch(cur, p) as Resource) as Promise<T>;
   }
 
-  async updateStatus<T extends Resource>(input: T): Promise<T> {
+  async updateStatus<T extends AnyResource = Resource>(input: T): Promise<T> {
     this.assertOpen();
     const obj = parseInput(input);
     const info = this.info(obj.kind);
@@ -320,7 +320,7 @@ export class SqliteStore implements ResourceStore {
     return this.modify(info, obj.metadata.namespace, obj.metadata.name, rv, 'status', (cur) => ({ ...cur, status: obj.status })) as Promise<T>;
   }
 
-  async patchStatus<T extends Resource>(kind: string, namespace: string | undefined, name: string, statusPatch: unknown, opts: UpdateOptions = {}): Promise<T> {
+  async patchStatus<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, statusPatch: unknown, opts: UpdateOptions = {}): Promise<T> {
     this.assertOpen();
     const info = this.info(kind);
     if (statusPatch !== null && !isPlainObject(statusPatch)) throw badRequest(`a status merge patch of ${info.kind} "${name}" must be a JSON object`);
@@ -331,7 +331,7 @@ export class SqliteStore implements ResourceStore {
     })) as Promise<T>;
   }
 
-  async delete<T extends Resource>(kind: string, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<T> {
+  async delete<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<T> {
     this.assertOpen();
     const info = this.info(kind);
     const policy = opts.propagationPolicy ?? 'Background';

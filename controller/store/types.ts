@@ -1,4 +1,4 @@
-import type { FieldError, Resource } from '../../crds/resource.ts';
+import type { AnyResource, FieldError, Resource } from '../../crds/resource.ts';
 
 export interface ListOptions {
   namespace?: string;           // undefined = all namespaces (or cluster-scoped kinds)
@@ -7,7 +7,7 @@ export interface ListOptions {
   continue?: string;            // opaque token from a previous page
 }
 
-export interface ResourceList<T extends Resource = Resource> {
+export interface ResourceList<T extends AnyResource = Resource> {
   items: T[];
   /** The store's resourceVersion at the time of the list: watch from here to miss nothing. */
   resourceVersion: string;
@@ -16,7 +16,7 @@ export interface ResourceList<T extends Resource = Resource> {
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
-export interface WatchEvent<T extends Resource = Resource> {
+export interface WatchEvent<T extends AnyResource = Resource> {
   type: WatchEventType;
   /** For BOOKMARK only metadata.resourceVersion is meaningful; for ERROR a Status body. */
   object: T;
@@ -58,20 +58,20 @@ export interface UpdateOptions {
  * to 'default' for namespaced ones.
  */
 export interface ResourceStore {
-  create<T extends Resource>(obj: T): Promise<T>;
-  get<T extends Resource>(kind: string, namespace: string | undefined, name: string): Promise<T>;
-  list<T extends Resource>(kind: string, opts?: ListOptions): Promise<ResourceList<T>>;
+  create<T extends AnyResource = Resource>(obj: T): Promise<T>;
+  get<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string): Promise<T>;
+  list<T extends AnyResource = Resource>(kind: string, opts?: ListOptions): Promise<ResourceList<T>>;
   /** Replaces metadata (labels, annotations, finalizers, ownerReferences) and spec; never status.
    *  obj.metadata.resourceVersion is required and must match. */
-  update<T extends Resource>(obj: T): Promise<T>;
+  update<T extends AnyResource = Resource>(obj: T): Promise<T>;
   /** RFC 7386 merge patch of metadata/spec (status in the patch is ignored). */
-  patch<T extends Resource>(kind: string, namespace: string | undefined, name: string, patch: unknown, opts?: UpdateOptions): Promise<T>;
+  patch<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, patch: unknown, opts?: UpdateOptions): Promise<T>;
   /** Replaces status only (obj.metadata.resourceVersion required); never touches spec or generation. */
-  updateStatus<T extends Resource>(obj: T): Promise<T>;
+  updateStatus<T extends AnyResource = Resource>(obj: T): Promise<T>;
   /** RFC 7386 merge patch of status only. */
-  patchStatus<T extends Resource>(kind: string, namespace: string | undefined, name: string, statusPatch: unknown, opts?: UpdateOptions): Promise<T>;
+  patchStatus<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, statusPatch: unknown, opts?: UpdateOptions): Promise<T>;
   /** Returns the object as it is after the call: with deletionTimestamp when finalizers hold it, else as it was when removed. */
-  delete<T extends Resource>(kind: string, namespace: string | undefined, name: string, opts?: DeleteOptions): Promise<T>;
+  delete<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, opts?: DeleteOptions): Promise<T>;
   watch(opts: WatchOptions, onEvent: (ev: WatchEvent) => void): Promise<Watch>;
   /** The newest resourceVersion committed. */
   currentResourceVersion(): Promise<string>;

@@ -168,6 +168,9 @@ describe('gantry CLI against gantry up', () => {
 
   it('deletes, then shuts down cleanly on SIGTERM and keeps its data across a restart', async () => {
     expect((await gantry(up.url, 'delete', 'gameserver', 'example')).stdout).toMatch(/"example" deleted/);
+    // The finalizer removes the example's container first; then the object goes.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (await gantry(up.url, 'get', 'gs', 'example')).code === 0) await new Promise((r) => setTimeout(r, 200));
     expect((await gantry(up.url, 'get', 'gs', 'example')).code).toBe(1);
 
     up.proc.kill('SIGTERM');

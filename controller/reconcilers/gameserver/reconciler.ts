@@ -1,0 +1,226 @@
+// The thin executor around the GameServer plan: gathers the inputs (caches, the hub's observed
+// container, whether the ready line was seen), writes progress, runs the actions through the agent
+// hub in order, and writes the resulting status and events.
+import type { GameNode, GameServer, ServerTemplate } from '../../../crds/types.ts';
+import type { Controller, Manager } from '../../runtime/controller.ts';
+import { keyOf } from '../../runtime/informer.ts';
+import type { AgentHub } from '../../hub/agent-hub.ts';
+import type { EventRecorder } from '../../events/recorder.ts';
+import type { ResourceStore } from '../../store/types.ts';
+import { isStoreError } from '../../store/errors.ts';
+import { nodeIndex } from '../../scheduling/resources.ts';
+import type { ObservedContainer } from '../../../agent/runtime/events.ts';
+import type { Logger } from '../../../lib/log.ts';
+import { isDesiredError, resolveDesired } from './desired.ts';
+import { plan, planFailure, type Action, type PlanInput, type StatusPatch, type PlanEvent } from './plan.ts';
+import { ReadyTracker } from './ready.ts';
+
+export const BY_UID = 'byUid';
+export const BY_NODE = 'byNode';
+export const BY_TEMPLATE = 'byTemplate';
+
+export interface GameServerControllerDeps {
+  store: ResourceStore;
+  hub: AgentHub;
+  events: EventRecorder;
+  log: Logger;
+  workers?: number;
+}
+
+/** RPC time limits: an action's own timeout plus room for the round trip. */
+const RPC_SLACK_MS = 30_000;
+const PULL_TIMEOUT_MS = 15 * 60_000;
+const INSTALL_TIMEOUT_MS = 3600_000 + RPC_SLACK_MS;
+
+export function addGameServerController(mgr: Manager, deps: GameServerControllerDeps): Controller<GameServer> {
+  const templates = mgr.informer<ServerTemplate>('ServerTemplate');
+  const nodes = mgr.informer<GameNode>('GameNode');
+  const ready = new ReadyTracker();
+  const { hub, store, log } = deps;
+
+  const serversOn = (nodeName: string): string[] => controller.informer.byIndex(BY_NODE, nodeName).map((s: GameServer) => keyOf(s));
+  const serverByUid = (uid: string): GameServer | undefined => controller.informer.byIndex(BY_UID, uid)[0];
+  const templateOf = (s: GameServer) => templates.getByName(undefined, s.spec?.templateRef ?? '');
+  /** The node holding the server's container: where its data is, else where it is bound. */
+  const nodeOf = (s: GameServer) => s.status?.nodeName ?? s.spec?.nodeName;
+
+  const controller: Controller<GameServer> = mgr.addController<GameServer>({
+    name: 'gameserver',
+    kind: 'GameServer',
+    workers: deps.workers ?? 4,
+    indexers: {
+      [BY_UID]: (s: GameServer) => s.metadata.uid,
+      [BY_NODE]: nodeIndex,
+      [BY_TEMPLATE]: (s: GameServer) => s.spec?.templateRef,
+    },
+    watches: [
+      { kind: 'ServerTemplate', map: (t) => controller.informer.byIndex(BY_TEMPLATE, t.metadata.name).map((s: GameServer) => keyOf(s)) },
+      { kind: 'GameNode', map: (n) => serversOn(n.metadata.name) },
+    ],
+    reconcile: async (key) => {
+      const server = controller.informer.get(key);
+      if (!server) return;
+      const uid = server.metadata.uid!;
+      const nodeName = nodeOf(server);
+      const template = templateOf(server);
+      const node = nodeName ? nodes.getByName(undefined, nodeName) : undefined;
+      const desired = resolveDesired(server, template, node);
+      const nodeState = nodeName ? hub.node(nodeName) : undefined;
+      const nodeConnected = !!nodeState?.connected && nodeState.synced;
+      const observed: ObservedContainer | undefined = nodeConnected && nodeName ? hub.container(nodeName, uid) : undefined;
+
+      const readyPattern = isDesiredError(desired) ? undefined : desired.readyPattern;
+      if (readyPattern && observed?.state === 'running' && !ready.matchedSince(uid, observed.startedAt) && ready.needsHistoryScan(uid, observed.startedAt)) {
+        // After a controller restart the ready line may have been printed before we were listening.
+        try {
+          ready.observe(uid, readyPattern, await hub.call(nodeName!, 'consoleHistory', { uid, lines: 2000 }));
+        } catch (err) {
+          log.warn('console history unavailable', { server: key, err });
+        }
+      }
+      const input: PlanInput = {
+        server,
+        desired,
+        observed,
+        nodeConnected,
+        now: new Date(),
+        recentConsoleMatchedReady: readyPattern ? ready.matchedSince(uid, observed?.startedAt) : undefined,
+      };
+      const result = plan(input);
+
+      let rv = server.metadata.resourceVersion;
+      if (hasKeys(result.progress)) {
+        try {
+          rv = (await store.patchStatus('GameServer', server.metadata.namespace, server.metadata.name, result.progress, { resourceVersion: rv })).metadata.resourceVersion;
+        } catch (err) {
+          // Stale cache: plan again from the newer object the informer is bringing.
+          if (isStoreError(err, 'Conflict') || isStoreError(err, 'NotFound')) return { requeue: true };
+          throw err;
+        }
+      }
+
+      for (const action of result.actions) {
+        try {
+          await execute(action, server);
+        } catch (err) {
+          const message = (err as Error).message;
+          const code = (err as { code?: string }).code;
+          log.warn('action failed', { server: key, action: action.type, code, err });
+          const failure = planFailure(input, result, action, { code, message });
+          await writeStatus(server, failure.status);
+          await record(server, failure.events);
+          throw err; // the work queue retries with backoff
+        }
+      }
+      if (result.actions.some((a) => a.type === 'removeFinalizer')) {
+        ready.forget(uid);
+        await record(server, result.events);
+        return;
+      }
+      await writeStatus(server, result.status);
+      await record(server, result.events);
+      return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {};
+    },
+  });
+
+  async function execute(action: Action, server: GameServer): Promise<void> {
+    const uid = server.metadata.uid!;
+    const nodeName = nodeOf(server)!;
+    switch (action.type) {
+      case 'addFinalizer':
+      case 'removeFinalizer': {
+        // Status writes (ours, the scheduler's) bump resourceVersion too: re-read and retry a few times.
+        for (let attempt = 0; ; attempt++) {
+          let current: GameServer;
+          try {
+            current = await store.get<GameServer>('GameServer', server.metadata.namespace, server.metadata.name);
+          } catch (err) {
+            if (action.type === 'removeFinalizer' && isStoreError(err, 'NotFound')) return;
+            throw err;
+          }
+          const list = current.metadata.finalizers ?? [];
+          const next = action.type === 'addFinalizer' ? [...new Set([...list, action.finalizer])] : list.filter((f) => f !== action.finalizer);
+          if (next.length === list.length && next.every((f, i) => f === list[i])) return;
+          try {
+            await store.patch('GameServer', server.metadata.namespace, server.metadata.name, { metadata: { finalizers: next } }, { resourceVersion: current.metadata.resourceVersion });
+            return;
+          } catch (err) {
+            if (action.type === 'removeFinalizer' && isStoreError(err, 'NotFound')) return;
+            if (!isStoreError(err, 'Conflict') || attempt >= 4) throw err;
+          }
+        }
+      }
+      case 'ensureImage':
+        await hub.call(nodeName, 'ensureImage', { image: action.image }, { timeoutMs: PULL_TIMEOUT_MS });
+        return;
+      case 'install': {
+        const r = await hub.call(nodeName, 'install', { spec: action.spec, install: action.install }, { timeoutMs: INSTALL_TIMEOUT_MS });
+        if (r.timedOut) throw Object.assign(new Error(`install timed out after ${Math.round(r.durationMs / 1000)} s`), { code: 'install_timeout' });
+        if (r.exitCode !== 0) throw Object.assign(new Error(`install script exited with code ${r.exitCode}`), { code: 'install_failed' });
+        return;
+      }
+      case 'create':
+        await hub.call(nodeName, 'create', { spec: action.spec });
+        return;
+      case 'start':
+        ready.forget(uid);
+        await hub.call(nodeName, 'start', { uid });
+        return;
+      case 'stop':
+        await hub.call(nodeName, 'stop', { uid, timeoutSeconds: action.timeoutSeconds }, { timeoutMs: action.timeoutSeconds * 1000 + RPC_SLACK_MS });
+        return;
+      case 'kill':
+        await hub.call(nodeName, 'kill', { uid, signal: action.signal });
+        return;
+      case 'remove':
+        await hub.call(nodeName, 'remove', { uid, removeData: action.removeData, dataDir: action.dataDir });
+        return;
+    }
+  }
+
+  async function writeStatus(server: GameServer, patch: StatusPatch): Promise<void> {
+    if (!hasKeys(patch)) return;
+    try {
+      await store.patchStatus('GameServer', server.metadata.namespace, server.metadata.name, patch);
+    } catch (err) {
+      if (!isStoreError(err, 'NotFound')) throw err;
+    }
+  }
+
+  async function record(server: GameServer, events: PlanEvent[]): Promise<void> {
+    for (const e of events) {
+      await deps.events.record({ kind: 'GameServer', namespace: server.metadata.namespace, name: server.metadata.name, uid: server.metadata.uid }, e.type, e.reason, e.message);
+    }
+  }
+
+  // What the agents report changes outside the store: turn it into enqueues.
+  hub.on('containerChanged', (_node: string, c: ObservedContainer) => {
+    const s = serverByUid(c.uid);
+    if (s) controller.enqueue(keyOf(s));
+  });
+  hub.on('snapshot', (node: string) => serversOn(node).forEach((k) => controller.enqueue(k)));
+  hub.on('nodeConnected', (node: string) => serversOn(node).forEach((k) => controller.enqueue(k)));
+  hub.on('nodeDisconnected', (node: string) => serversOn(node).forEach((k) => controller.enqueue(k)));
+  hub.on('console', (_node: string, uid: string, lines) => {
+    const s = serverByUid(uid);
+    if (!s) return;
+    const pattern = readyPatternOf(templateOf(s));
+    if (ready.observe(uid, pattern, lines)) controller.enqueue(keyOf(s));
+  });
+  return controller;
+}
+
+const patternCache = new WeakMap<ServerTemplate, RegExp | undefined>();
+function readyPatternOf(t: ServerTemplate | undefined): RegExp | undefined {
+  if (!t?.spec?.readyPattern) return undefined;
+  if (!patternCache.has(t)) {
+    try {
+      patternCache.set(t, new RegExp(t.spec.readyPattern));
+    } catch {
+      patternCache.set(t, undefined); // resolveDesired reports the bad pattern in status
+    }
+  }
+  return patternCache.get(t);
+}
+
+const hasKeys = (o: object) => Object.keys(o).length > 0;
