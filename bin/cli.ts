@@ -111,7 +111,13 @@ async function main(argv: string[]): Promise<number> {
         },
       });
       const { agentCommand } = await import('./commands/agent.ts');
-      return agentCommand({ panel: values.panel, token: values.token, dataDir: values['data-dir'] });
+      // A local agent started by `gantry up` holds a pipe to it on stdin: when `gantry up` dies,
+      // even by kill -9, the pipe closes and the agent stops (its containers keep running).
+      const lifeline = new AbortController();
+      if (process.env.GANTRY_AGENT_LIFELINE === 'stdin') {
+        process.stdin.on('end', () => lifeline.abort()).on('close', () => lifeline.abort()).resume();
+      }
+      return agentCommand({ panel: values.panel, token: values.token, dataDir: values['data-dir'], signal: lifeline.signal });
     }
     case 'node': {
       const { nodeCommand } = await import('./commands/node.ts');

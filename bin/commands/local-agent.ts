@@ -36,6 +36,8 @@ export class LocalAgent {
   private stopping = false;
   private restartTimer?: NodeJS.Timeout;
   private failures = 0;
+  /** The agent exited 2: it refused its credential (revoked, node re-created), so enrol it again. */
+  private needsToken = false;
 
   constructor(private readonly opts: LocalAgentOptions) {}
 
@@ -71,13 +73,15 @@ export class LocalAgent {
     if (this.stopping) return;
     const env: NodeJS.ProcessEnv = { ...process.env };
     // A fresh token only when needed: issuing one revokes the node's current credential.
-    if (!(await this.hasCredential()) || this.failures > 0) {
+    if (this.needsToken || !(await this.hasCredential())) {
+      this.needsToken = false;
       const issued = await this.opts.nodes.issueDeploymentToken(this.opts.nodeName, 10 * 60_000);
       env.GANTRY_TOKEN_DEPLOY = issued.token; // through the environment: argv is visible in `ps`
     }
+    env.GANTRY_AGENT_LIFELINE = 'stdin';
     const child = spawn(GANTRY_BIN, ['agent', '--panel', this.opts.panelUrl, '--data-dir', this.opts.dataDir], {
       env,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['pipe', 'inherit', 'inherit'], // stdin is the lifeline: never written, closed when we die
     });
     this.child = child;
     this.opts.log.info('local agent started', { pid: child.pid, node: this.opts.nodeName, dataDir: this.opts.dataDir });
@@ -87,10 +91,16 @@ export class LocalAgent {
       if (this.stopping) return;
       // A run that lasted a while resets the backoff; exit 2 (credential refused) re-enrols next time.
       this.failures = Date.now() - startedAt > 60_000 ? 1 : this.failures + 1;
+      this.needsToken = code === 2;
       const delay = Math.min(30_000, 1000 * 2 ** Math.min(this.failures - 1, 5));
       this.opts.log.warn('local agent exited; restarting', { code, signal, inMs: delay });
       this.restartTimer = setTimeout(() => void this.spawn().catch((err) => this.opts.log.error('local agent restart failed', { err })), delay);
     });
+  }
+
+  /** The agent's process id, while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** Stops the agent process; its containers keep running (the next start adopts them). */

@@ -180,8 +180,8 @@ describe('gantry CLI against gantry up', () => {
     up = await startUp(dataDir, manifests);
     const tmpl = await gantry(up.url, 'get', 'servertemplates', '-o', 'name');
     // The local agent reconnects with its stored credential: no new token is issued.
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && !up.logs.some((l) => l.msg === 'agent connected')) await new Promise((r) => setTimeout(r, 100));
+    const reconnectDeadline = Date.now() + 60_000;
+    while (Date.now() < reconnectDeadline && !up.logs.some((l) => l.msg === 'agent connected')) await new Promise((r) => setTimeout(r, 100));
     expect(up.logs.some((l) => l.msg === 'agent connected' && l.node === 'e2e-local')).toBe(true);
     expect(up.logs.some((l) => l.msg === 'deployment token issued')).toBe(false);
     expect(tmpl.stdout).toMatch(/servertemplate\.gantry\.dev\/testgame/);

@@ -10,25 +10,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
 import type { GameNode, GameServer } from '../../crds/types.ts';
+import { until } from '../helpers/wait.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 const NODE = 'e2e-reconcile';
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const tcpAnswers = (port: number) =>
   new Promise<string>((resolve, reject) => {
@@ -58,8 +44,8 @@ describe('GameServer reconciliation with real Docker', () => {
 
   afterAll(async () => {
     const s = await get().catch(() => undefined);
+    await gantry?.stop(); // first, so no controller restarts what is removed below
     if (s?.status?.containerId) await run('docker', ['rm', '-f', s.status.containerId]).catch(() => undefined);
-    await gantry?.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
 

@@ -79,7 +79,7 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
         }
       }
       const input: PlanInput = {
-        server,
+        server: admitted(server) ? server : unbound(server),
         desired,
         observed,
         nodeConnected,
@@ -224,3 +224,11 @@ function readyPatternOf(t: ServerTemplate | undefined): RegExp | undefined {
 }
 
 const hasKeys = (o: object) => Object.keys(o).length > 0;
+
+/**
+ * The scheduler admits a server (status.nodeName) after checking resources and ports, also when
+ * spec.nodeName was set by hand. Until then the lifecycle must not touch the node, so the plan sees
+ * the server as unbound and keeps the scheduler's reason in the Scheduled condition.
+ */
+const admitted = (s: GameServer) => !s.spec?.nodeName || !!s.status?.nodeName;
+const unbound = (s: GameServer): GameServer => ({ ...s, spec: { ...s.spec!, nodeName: undefined } });
