@@ -139,7 +139,7 @@ describe('manifests source', () => {
 
     await writeFile(path.join(dir, 's.yaml'), server('alpha'));
     await eventually(async () => expect(await names('GameServer')).toEqual(['alpha']));
-    expect(source.problems.has('s.yaml')).toBe(false);
+    await eventually(async () => expect(source.problems.has('s.yaml')).toBe(false));
   });
 
   it('keeps the scheduler binding and one-shot triggers a manifest leaves out, and lets a manifest that sets them win', async () => {
