@@ -9,7 +9,7 @@ import { apply, get, remove, type CommandIO } from './commands/resources.ts';
 const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 
 Usage:
-  gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 0.0.0.0]
+  gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 127.0.0.1]
             [--seed DIR | --no-seed] [--no-agent] [--node-name NAME]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
           'no-agent': { type: 'boolean' },
           'node-name': { type: 'string', default: process.env.GANTRY_NODE_NAME },
           port: { type: 'string', default: process.env.GANTRY_PORT ?? '8080' },
-          host: { type: 'string', default: process.env.GANTRY_HOST ?? '0.0.0.0' },
+          host: { type: 'string', default: process.env.GANTRY_HOST ?? '127.0.0.1' },
         },
       });
       const port = Number(values.port);
