@@ -3,6 +3,7 @@
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   store: () => import('./store.ts'),
   agent: () => import('./agent.ts'),
+  reconcile: () => import('./reconcile.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -32,6 +32,8 @@ export function addGameNodeController(mgr: Manager, deps: GameNodeControllerDeps
     name: 'gamenode',
     kind: 'GameNode',
     workers: 1,
+    // A server bound, resized or deleted changes what its node has allocated.
+    watches: [{ kind: 'GameServer', map: (s) => nodeIndex(s as GameServer) }],
     reconcile: async (key) => {
       const node = controller.informer.get(key);
       if (!node) return;

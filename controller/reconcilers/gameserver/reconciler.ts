@@ -1,7 +1,7 @@
 // The thin executor around the GameServer plan: gathers the inputs (caches, the hub's observed
 // container, whether the ready line was seen), writes progress, runs the actions through the agent
 // hub in order, and writes the resulting status and events.
-import type { GameNode, GameServer, ServerTemplate } from '../../../crds/types.ts';
+import type { GameNode, GameServer, GameServerStatus, ServerTemplate } from '../../../crds/types.ts';
 import type { Controller, Manager } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
@@ -11,8 +11,8 @@ import { isStoreError } from '../../store/errors.ts';
 import { nodeIndex } from '../../scheduling/resources.ts';
 import type { ObservedContainer } from '../../../agent/runtime/events.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { isDesiredError, resolveDesired } from './desired.ts';
-import { plan, planFailure, type Action, type PlanInput, type StatusPatch, type PlanEvent } from './plan.ts';
+import { canonicalJson, isDesiredError, resolveDesired } from './desired.ts';
+import { applyStatusPatch, plan, planFailure, type Action, type PlanInput, type StatusPatch, type PlanEvent } from './plan.ts';
 import { ReadyTracker } from './ready.ts';
 
 export const BY_UID = 'byUid';
@@ -44,6 +44,13 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
   /** The node holding the server's container: where its data is, else where it is bound. */
   const nodeOf = (s: GameServer) => s.status?.nodeName ?? s.spec?.nodeName;
 
+  const nodeGenerations = new Map<string, number | undefined>();
+  const nodeSpecChanged = (n: GameNode): boolean => {
+    const seen = nodeGenerations.has(n.metadata.name) && nodeGenerations.get(n.metadata.name) === n.metadata.generation;
+    nodeGenerations.set(n.metadata.name, n.metadata.generation);
+    return !seen;
+  };
+
   const controller: Controller<GameServer> = mgr.addController<GameServer>({
     name: 'gameserver',
     kind: 'GameServer',
@@ -55,7 +62,10 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
     },
     watches: [
       { kind: 'ServerTemplate', map: (t) => controller.informer.byIndex(BY_TEMPLATE, t.metadata.name).map((s: GameServer) => keyOf(s)) },
-      { kind: 'GameNode', map: (n) => serversOn(n.metadata.name) },
+      // Only spec changes (address, bindAddress, portRange…) matter here: connectivity arrives
+      // through the hub's events, and the heartbeat status writes every few seconds must not
+      // reconcile every server on the node.
+      { kind: 'GameNode', map: (n) => (nodeSpecChanged(n as GameNode) ? serversOn(n.metadata.name) : []) },
     ],
     reconcile: async (key) => {
       const server = controller.informer.get(key);
@@ -99,15 +109,18 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
         }
       }
 
+      // The status as it stands once our progress write landed: what the final patch is relative to.
+      const basis = applyStatusPatch(server.status, result.progress);
       for (const action of result.actions) {
         try {
-          await execute(action, server);
+          rv = (await execute(action, server)) ?? rv;
         } catch (err) {
           const message = (err as Error).message;
           const code = (err as { code?: string }).code;
           log.warn('action failed', { server: key, action: action.type, code, err });
+          if (isStoreError(err, 'Conflict')) return { requeue: true };
           const failure = planFailure(input, result, action, { code, message });
-          await writeStatus(server, failure.status);
+          await writeStatus(server, failure.status, rv, basis);
           await record(server, failure.events);
           throw err; // the work queue retries with backoff
         }
@@ -117,13 +130,14 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
         await record(server, result.events);
         return;
       }
-      await writeStatus(server, result.status);
+      if (!(await writeStatus(server, result.status, rv, basis))) return { requeue: true };
       await record(server, result.events);
       return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {};
     },
   });
 
-  async function execute(action: Action, server: GameServer): Promise<void> {
+  /** Runs one action; a metadata write returns the object's new resourceVersion. */
+  async function execute(action: Action, server: GameServer): Promise<string | undefined> {
     const uid = server.metadata.uid!;
     const nodeName = nodeOf(server)!;
     switch (action.type) {
@@ -140,10 +154,10 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
           }
           const list = current.metadata.finalizers ?? [];
           const next = action.type === 'addFinalizer' ? [...new Set([...list, action.finalizer])] : list.filter((f) => f !== action.finalizer);
-          if (next.length === list.length && next.every((f, i) => f === list[i])) return;
+          if (next.length === list.length && next.every((f, i) => f === list[i])) return current.metadata.resourceVersion;
           try {
-            await store.patch('GameServer', server.metadata.namespace, server.metadata.name, { metadata: { finalizers: next } }, { resourceVersion: current.metadata.resourceVersion });
-            return;
+            const written = await store.patch('GameServer', server.metadata.namespace, server.metadata.name, { metadata: { finalizers: next } }, { resourceVersion: current.metadata.resourceVersion });
+            return written.metadata.resourceVersion;
           } catch (err) {
             if (action.type === 'removeFinalizer' && isStoreError(err, 'NotFound')) return;
             if (!isStoreError(err, 'Conflict') || attempt >= 4) throw err;
@@ -178,13 +192,29 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
     }
   }
 
-  async function writeStatus(server: GameServer, patch: StatusPatch): Promise<void> {
-    if (!hasKeys(patch)) return;
-    try {
-      await store.patchStatus('GameServer', server.metadata.namespace, server.metadata.name, patch);
-    } catch (err) {
-      if (!isStoreError(err, 'NotFound')) throw err;
+  /**
+   * Writes a status patch computed from `basis` (the status the plan saw, plus our progress write).
+   * When the object moved on meanwhile (a spec edit, a finalizer) the patch still applies as long as
+   * nobody else changed the status; if someone did, false: the caller plans again rather than
+   * overwriting a newer status with one computed from an older one.
+   */
+  async function writeStatus(server: GameServer, patch: StatusPatch, rv: string | undefined, basis: GameServerStatus | undefined): Promise<boolean> {
+    if (!hasKeys(patch)) return true;
+    const { namespace, name } = server.metadata;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await store.patchStatus('GameServer', namespace, name, patch, { resourceVersion: rv });
+        return true;
+      } catch (err) {
+        if (isStoreError(err, 'NotFound')) return true;
+        if (!isStoreError(err, 'Conflict')) throw err;
+      }
+      const fresh = await store.get<GameServer>('GameServer', namespace, name).catch(() => undefined);
+      if (!fresh) return true;
+      if (canonicalJson(fresh.status ?? {}) !== canonicalJson(basis ?? {})) return false;
+      rv = fresh.metadata.resourceVersion;
     }
+    return false;
   }
 
   async function record(server: GameServer, events: PlanEvent[]): Promise<void> {
