@@ -14,7 +14,7 @@
 //   (c) agent RSS idle and with BENCH_CONTAINERS (50) running containers (consoles attached, stats
 //       sampled), vs the RSS of an idle Node process started the same way (node + tsx): the floor.
 // Every container carries gantry.test=1 and this run's label and is removed at the end.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,26 +26,12 @@ import Docker from 'dockerode';
 import type { ResponseMessage } from '../agent/protocol.ts';
 import type { ContainerSpec } from '../agent/runtime/spec.ts';
 import { FakeController, grantEnrollment, until } from '../test/unit/agent-connection.fake-controller.ts';
+import { fmt, median, num, ratio, sh } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IMAGE = 'gantry-test/gameserver:1';
-const num = (name: string, dflt: number) => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? Math.floor(v) : dflt;
-};
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
 
-function sh(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }));
-  });
-}
 
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -26,7 +26,7 @@
 //       Reconciles and store writes in the window are counted too: with no polling both stay near 0.
 // At the end every GameServer is deleted through its finalizer (containers and data removed), the
 // embedded system stopped, the reference container removed and the temp dir deleted.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -42,28 +42,14 @@ import type { Counter, Histogram } from '../controller/runtime/metrics.ts';
 import type { GameNode, GameServer } from '../crds/types.ts';
 import type { Resource } from '../crds/resource.ts';
 import { logSink, setLogSink } from '../lib/log.ts';
+import { fmt, median, num, ratio, sh } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const API = 'gantry.dev/v1alpha1';
 const READY_LINE = 'Done! server ready';
-const num = (name: string, dflt: number) => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? Math.floor(v) : dflt;
-};
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function sh(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }));
-  });
-}
 
 async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms: number, everyMs = 100): Promise<T> {
   const end = Date.now() + ms;

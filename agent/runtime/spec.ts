@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { canonicalJson } from '../../lib/canonical-json.ts';
 
 export type Protocol = 'TCP' | 'UDP';
 
@@ -311,7 +312,7 @@ export function toInstallCreateOptions(spec: ContainerSpec, install: InstallSpec
 export function hashCreateOptions(opts: Docker.ContainerCreateOptions): string {
   const labels = { ...(opts.Labels ?? {}) };
   delete labels[LABEL_SPEC_HASH];
-  return createHash('sha256').update(stableStringify({ ...opts, Labels: labels })).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson({ ...opts, Labels: labels })).digest('hex').slice(0, 16);
 }
 
 /** The value the `gantry.dev/spec-hash` label gets for this spec: compare it to decide on recreation. */
@@ -319,14 +320,6 @@ export function specHash(spec: ContainerSpec, policy: RuntimePolicy = DEFAULT_PO
   return toCreateOptions(spec, policy).Labels![LABEL_SPEC_HASH];
 }
 
-export function stableStringify(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-}
 
 /** Reads the stop settings a container was created with (for adopted containers). */
 export function stopFromLabels(labels: Record<string, string> | undefined): { stop: StopSpec; timeoutSeconds: number } {

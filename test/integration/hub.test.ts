@@ -5,7 +5,7 @@ import type { ObservedContainer } from '../../agent/runtime/events.ts';
 import { CLOSE_PROTOCOL_ERROR, CLOSE_REPLACED, CLOSE_UNSUPPORTED_VERSION } from '../../controller/hub/close-codes.ts';
 import { AgentRpcError, NodeDisconnectedError, NodeNotConnectedError, RpcError, RpcTimeoutError } from '../../controller/hub/errors.ts';
 import { captureLogs } from '../helpers/env.ts';
-import { eventually, hello, nodeStatus, startHarness, type Harness, type TestAgent } from './hub-harness.ts';
+import { eventually, hello, nodeStatus, startHarness, type Harness } from './hub-harness.ts';
 
 const container = (uid: string, over: Partial<ObservedContainer> = {}): ObservedContainer => ({
   uid,

@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
 import type { GameNode, GameServer, ServerPort, ServerTemplate } from '../../../crds/types.ts';
 import type { ContainerSpec, InstallSpec, PortSpec, StopSpec } from '../../../agent/runtime/spec.ts';
 import { resolveStart, TemplateError } from '../../../agent/template.ts';
+import { canonicalJson } from '../../../lib/canonical-json.ts';
 
 export const DEFAULT_MEMORY_MB = 1024;
 export const DEFAULT_CPU_CORES = 1;
@@ -198,11 +199,4 @@ export function hashSpec(spec: ContainerSpec): string {
   return createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
 }
 
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+export { canonicalJson };
