@@ -84,7 +84,11 @@ describe('GameServer reconciliation with real Docker', () => {
 
   it('stops gracefully through the stop command when state turns Stopped', async () => {
     await patch({ state: 'Stopped' });
-    const s = await until('phase stopped', async () => ((await get()).status?.phase === 'stopped' ? get() : undefined));
+    // The phase follows the stop at once; the exit code arrives with the agent's observation of the exit.
+    const s = await until('phase stopped with its exit code', async () => {
+      const g = await get();
+      return g.status?.phase === 'stopped' && g.status.exitCode !== undefined ? g : undefined;
+    });
     expect(s.status!.exitCode).toBe(0);
     expect(existsSync(path.join(dataDir, 'agent/servers/default/e2e/saved'))).toBe(true);
   });
