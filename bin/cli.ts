@@ -117,7 +117,9 @@ async function main(argv: string[]): Promise<number> {
       if (process.env.GANTRY_AGENT_LIFELINE === 'stdin') {
         process.stdin.on('end', () => lifeline.abort()).on('close', () => lifeline.abort()).resume();
       }
-      return agentCommand({ panel: values.panel, token: values.token, dataDir: values['data-dir'], signal: lifeline.signal });
+      const code = await agentCommand({ panel: values.panel, token: values.token, dataDir: values['data-dir'], signal: lifeline.signal });
+      process.stdin.destroy(); // a lifeline still being read would keep the process alive
+      return code;
     }
     case 'node': {
       const { nodeCommand } = await import('./commands/node.ts');

@@ -111,7 +111,10 @@ export class LocalAgent {
     if (!child || child.exitCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => {
+      this.opts.log.warn('local agent did not stop within 10 s of SIGTERM; killing it', { pid: child.pid });
+      child.kill('SIGKILL');
+    }, 10_000);
     await exited;
     clearTimeout(timer);
   }

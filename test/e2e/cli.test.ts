@@ -176,6 +176,7 @@ describe('gantry CLI against gantry up', () => {
     up.proc.kill('SIGTERM');
     expect(await up.exited).toBe(0);
     expect(up.logs.some((l) => l.msg === 'stopped cleanly')).toBe(true);
+    expect(up.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('local agent did not stop'))).toEqual([]);
 
     up = await startUp(dataDir, manifests);
     const tmpl = await gantry(up.url, 'get', 'servertemplates', '-o', 'name');
