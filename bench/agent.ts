@@ -21,12 +21,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import type { ResponseMessage } from '../agent/protocol.ts';
 import type { ContainerSpec } from '../agent/runtime/spec.ts';
 import { FakeController, grantEnrollment, until } from '../test/unit/agent-connection.fake-controller.ts';
-import { fmt, median, num, ratio, sh } from './lib.ts';
+import { fmt, median, num, ratio, sh, runIfMain } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IMAGE = 'gantry-test/gameserver:1';
@@ -323,12 +323,4 @@ export async function run(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  run().then(
-    () => process.exit(0),
-    (err: Error) => {
-      console.error(err.stack ?? err.message);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

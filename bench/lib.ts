@@ -1,5 +1,7 @@
 // Small helpers every benchmark uses: sizes from the environment, medians, number formats, ratios, a shell.
 import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** A positive integer from the environment (e.g. BENCH_SERVERS), else the default. */
 export const num = (name: string, dflt: number): number => {
@@ -22,4 +24,16 @@ export function sh(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ 
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }));
   });
+}
+
+/** Runs the benchmark when its file is the entry point (`npx tsx bench/NAME.ts`), not when imported by run.ts. */
+export function runIfMain(moduleUrl: string, run: () => Promise<void>): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(path.resolve(process.argv[1])).href) return;
+  run().then(
+    () => process.exit(0),
+    (err: Error) => {
+      console.error(err.stack ?? err.message);
+      process.exit(1);
+    },
+  );
 }

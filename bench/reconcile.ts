@@ -34,7 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { startEmbedded, type Embedded } from '../bin/commands/up.ts';
 import { SqliteStore } from '../controller/store/sqlite-store.ts';
 import type { Watch, WatchEvent } from '../controller/store/types.ts';
@@ -42,7 +42,7 @@ import type { Counter, Histogram } from '../controller/runtime/metrics.ts';
 import type { GameNode, GameServer } from '../crds/types.ts';
 import type { Resource } from '../crds/resource.ts';
 import { logSink, setLogSink } from '../lib/log.ts';
-import { fmt, median, num, ratio, sh } from './lib.ts';
+import { fmt, median, num, ratio, sh, runIfMain } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const API = 'gantry.dev/v1alpha1';
@@ -545,12 +545,4 @@ export async function run(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  run().then(
-    () => process.exit(0),
-    (err: Error) => {
-      console.error(err.stack ?? err.message);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -11,11 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import sqlite3 from 'sqlite3';
 import type { FieldError, Resource } from '../crds/resource.ts';
 import { SqliteStore } from '../controller/store/sqlite-store.ts';
 import type { SchemaValidator } from '../controller/store/types.ts';
+import { runIfMain } from './lib.ts';
 
 const API = 'gantry.dev/v1alpha1';
 const CHUNK = 500;
@@ -168,9 +168,4 @@ export async function run(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  run().catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+runIfMain(import.meta.url, run);
