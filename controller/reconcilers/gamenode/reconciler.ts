@@ -11,6 +11,7 @@ import type { Logger } from '../../../lib/log.ts';
 import { planNode } from './plan.ts';
 
 export const SERVERS_BY_NODE = 'byNode';
+const ALLOCATION_BATCH_MS = 1000;
 
 export interface GameNodeControllerDeps {
   store: ResourceStore;
@@ -32,8 +33,6 @@ export function addGameNodeController(mgr: Manager, deps: GameNodeControllerDeps
     name: 'gamenode',
     kind: 'GameNode',
     workers: 1,
-    // A server bound, resized or deleted changes what its node has allocated.
-    watches: [{ kind: 'GameServer', map: (s) => nodeIndex(s as GameServer) }],
     reconcile: async (key) => {
       const node = controller.informer.get(key);
       if (!node) return;
@@ -61,6 +60,18 @@ export function addGameNodeController(mgr: Manager, deps: GameNodeControllerDeps
       if (changed.length) deps.onServersChanged?.(changed);
       return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {};
     },
+  });
+
+  // A server bound, resized or deleted changes what its node has allocated. Batched per node (one
+  // recount a second at most), so creating a thousand servers does not recount a thousand times.
+  const recount = (s: GameServer) => nodeIndex(s).forEach((n) => controller.enqueueAfter(n, ALLOCATION_BATCH_MS));
+  servers.addEventHandler({
+    onAdd: (s) => recount(s),
+    onUpdate: (old, s) => {
+      recount(old);
+      recount(s);
+    },
+    onDelete: (s) => recount(s),
   });
 
   // The hub's view of a node changes outside the store: turn its events into enqueues.
