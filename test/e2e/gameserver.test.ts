@@ -3,7 +3,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,20 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
 import type { GameNode, GameServer } from '../../crds/types.ts';
 import { until } from '../helpers/wait.ts';
+import { httpGet } from '../helpers/net.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 const NODE = 'e2e-reconcile';
-
-const tcpAnswers = (port: number) =>
-  new Promise<string>((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
-    let data = '';
-    sock.on('data', (d) => (data += d.toString()));
-    sock.on('end', () => resolve(data));
-    sock.on('error', reject);
-    sock.setTimeout(5000, () => sock.destroy(new Error('timeout')));
-  });
 
 describe('GameServer reconciliation with real Docker', () => {
   let gantry: Embedded;
@@ -62,7 +52,7 @@ describe('GameServer reconciliation with real Docker', () => {
     expect(s.metadata.finalizers).toContain('gantry.dev/cleanup');
     const port = s.status!.ports!.find((p) => p.primary)!.hostPort!;
     expect(port).toBeGreaterThanOrEqual(27000);
-    expect(await tcpAnswers(port)).toMatch(/200 OK/);
+    expect(await httpGet(port)).toMatch(/200 OK/);
     const info = await inspect(s.status!.containerId!);
     expect(info.HostConfig.Memory).toBe(128 * 1024 * 1024);
     expect(info.Config.Env).toContain('MOTD=first');

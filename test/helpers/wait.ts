@@ -13,3 +13,12 @@ export async function until<T>(what: string, fn: () => T | undefined | null | fa
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Polls a synchronous condition every few ms (in-process state such as a queue or a counter). */
+export async function waitFor(cond: () => boolean, what = 'a condition', ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -7,7 +7,6 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { EventWatcher, type ObservedContainer } from '../../agent/runtime/events
 import { HealthReporter } from '../../agent/runtime/health.ts';
 import type { ContainerSpec } from '../../agent/runtime/spec.ts';
 import { StatsSampler } from '../../agent/runtime/stats.ts';
+import { httpGet as tcpGet } from '../helpers/net.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'gantry-test/gameserver:1';
@@ -69,18 +69,6 @@ function waitLine(con: ServerConsole, re: RegExp, afterSeq = 0, ms = 30_000): Pr
 }
 
 const lastSeq = (con: ServerConsole): number => con.recent(1)[0]?.seq ?? 0;
-
-function tcpGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    let data = '';
-    sock.setTimeout(10_000, () => sock.destroy(new Error('TCP answer timed out')));
-    sock.on('connect', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
-    sock.on('data', (d) => (data += d.toString()));
-    sock.on('end', () => resolve(data));
-    sock.on('error', reject);
-  });
-}
 
 function serverSpec(name: string, extra: Partial<ContainerSpec> = {}): ContainerSpec {
   const serverUid = randomUUID();

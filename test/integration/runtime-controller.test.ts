@@ -9,17 +9,11 @@ import { createLogger } from '../../lib/log.ts';
 import { Manager, ownerKeys, type ReconcileContext, type ReconcileResult } from '../../controller/runtime/controller.ts';
 import { ExponentialBackoff } from '../../controller/runtime/workqueue.ts';
 import { captureLogs, openTestEnv, type TestEnv } from '../helpers/env.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const quiet = createLogger({ test: true }, 'error');
 const API = 'gantry.dev/v1alpha1';
 
-const until = async (cond: () => boolean, what = 'a condition', ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const server = (name: string, spec: Record<string, unknown> = {}): Resource => ({
@@ -62,18 +56,18 @@ describe('Controller + Manager against SqliteStore', () => {
       },
     });
     await mgr.start();
-    await until(() => seen.length === 2 && c.isIdle(), 'the initial reconciles');
+    await waitFor(() => seen.length === 2 && c.isIdle(), 'the initial reconciles');
     expect(syncedWhenFirstRan).toBe(true);
     expect(seen.sort()).toEqual(['default/a|default|a', 'default/b|default|b']);
 
     await store.delete('GameServer', 'default', 'a');
-    await until(() => seen.length === 3, 'a reconcile for the delete');
+    await waitFor(() => seen.length === 3, 'a reconcile for the delete');
     expect(seen[2]).toBe('default/a|default|a');
     expect(c.informer.get('default/a')).toBeUndefined(); // the reconciler finds it gone
 
     expect(mgr.enqueue('gameserver', 'default/ghost')).toBe(true);
     expect(mgr.enqueue('no-such-controller', 'x')).toBe(false);
-    await until(() => seen.length === 4, 'the external enqueue');
+    await waitFor(() => seen.length === 4, 'the external enqueue');
     expect(seen[3]).toBe('default/ghost|default|ghost');
     expect(mgr.controller('gameserver')).toBe(c);
   });
@@ -95,7 +89,7 @@ describe('Controller + Manager against SqliteStore', () => {
     const logs = captureLogs();
     try {
       await mgr.start();
-      await until(() => retries.length === 4 && c.isIdle(), 'the fourth attempt');
+      await waitFor(() => retries.length === 4 && c.isIdle(), 'the fourth attempt');
     } finally {
       logs.restore();
     }
@@ -132,7 +126,7 @@ describe('Controller + Manager against SqliteStore', () => {
       },
     });
     await mgr.start();
-    await until(() => calls.get('default/timer')?.length === 3 && calls.get('default/again')?.length === 3 && c.isIdle(), 'the requeues');
+    await waitFor(() => calls.get('default/timer')?.length === 3 && calls.get('default/again')?.length === 3 && c.isIdle(), 'the requeues');
     // requeueAfter forgets the backoff; requeue counts it.
     expect(calls.get('default/timer')!.map((x) => x.retries)).toEqual([0, 0, 0]);
     expect(calls.get('default/again')!.map((x) => x.retries)).toEqual([0, 1, 2]);
@@ -167,15 +161,15 @@ describe('Controller + Manager against SqliteStore', () => {
       },
     });
     await mgr.start();
-    await until(() => reconciled.length >= 3 && c.isIdle(), 'the initial reconciles');
+    await waitFor(() => reconciled.length >= 3 && c.isIdle(), 'the initial reconciles');
     reconciled.length = 0;
     mapped.length = 0;
 
     await store.patch('GameNode', undefined, 'n1', { spec: { unschedulable: true } });
     // A later event in the same watch stream: once it is mapped, the n1 change has been handled.
     await store.create(gameNode('n3'));
-    await until(() => mapped.includes('n3'), 'the GameNode events');
-    await until(() => c.isIdle(), 'the queue to drain');
+    await waitFor(() => mapped.includes('n3'), 'the GameNode events');
+    await waitFor(() => c.isIdle(), 'the queue to drain');
     expect(mapped.filter((n) => n === 'n1').length).toBeGreaterThanOrEqual(1);
     expect(reconciled.sort()).toEqual(['default/s1', 'default/s2']);
   });
@@ -215,12 +209,12 @@ describe('Controller + Manager against SqliteStore', () => {
       },
     });
     await mgr.start();
-    await until(() => seen.length === 1 && c.isIdle(), 'the initial reconcile');
+    await waitFor(() => seen.length === 1 && c.isIdle(), 'the initial reconcile');
     seen.length = 0;
 
     const updates = 40;
     for (let i = 1; i <= updates; i++) await store.patch('GameServer', 'default', 'busy', { spec: { displayName: `v${i}` } });
-    await until(() => seen[seen.length - 1] === `v${updates}` && c.isIdle(), 'a reconcile of the final state');
+    await waitFor(() => seen[seen.length - 1] === `v${updates}` && c.isIdle(), 'a reconcile of the final state');
     expect(seen.length).toBeGreaterThanOrEqual(1);
     expect(seen.length).toBeLessThanOrEqual(updates);
     expect(overlaps).toBe(0);
@@ -265,7 +259,7 @@ describe('Controller + Manager against SqliteStore', () => {
     const logs = captureLogs();
     try {
       await m.start();
-      await until(() => slowStarted && failingCalls === 1 && c.queue.delayedCount() === 2, 'the delayed keys and the slow reconcile');
+      await waitFor(() => slowStarted && failingCalls === 1 && c.queue.delayedCount() === 2, 'the delayed keys and the slow reconcile');
     } finally {
       logs.restore();
     }

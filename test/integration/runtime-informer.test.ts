@@ -9,17 +9,11 @@ import type { ResourceStore, WatchEvent } from '../../controller/store/types.ts'
 import { Informer, keyOf, type KubeObject } from '../../controller/runtime/informer.ts';
 import { MetricsRegistry, runtimeMetrics } from '../../controller/runtime/metrics.ts';
 import { captureLogs, openTestEnv, type TestEnv } from '../helpers/env.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const quiet = createLogger({ test: true }, 'error');
 const API = 'gantry.dev/v1alpha1';
 
-const until = async (cond: () => boolean, what = 'a condition', ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 const server = (name: string, spec: Record<string, unknown> = {}): Resource => ({
   apiVersion: API,
@@ -128,7 +122,7 @@ describe('Informer against SqliteStore', () => {
     const before = inf.get('default/a')!;
     await store.patch('GameServer', 'default', 'a', { spec: { nodeName: 'n2', displayName: 'Alpha' } });
     await store.delete('GameServer', 'default', 'b');
-    await until(() => rec.events.length === 5, 'three live events');
+    await waitFor(() => rec.events.length === 5, 'three live events');
 
     expect(rec.events.slice(2)).toEqual(['add default/c', 'update default/a', 'delete default/b']);
     const upd = rec.raw[3]!;
@@ -176,7 +170,7 @@ describe('Informer against SqliteStore', () => {
     const want = (await store.list('GameServer')).items;
     const same = () =>
       inf.size === want.length && want.every((o) => inf.get(keyOf(o))?.metadata.resourceVersion === o.metadata.resourceVersion);
-    await until(same, 'the cache to match the store');
+    await waitFor(same, 'the cache to match the store');
 
     expect(inf.keys().sort()).toEqual(['default/a', 'default/b', 'default/d', 'default/e']);
     expect(inf.get('default/b')!.spec?.displayName).toBe('B2');
@@ -196,7 +190,7 @@ describe('Informer against SqliteStore', () => {
 
     // And the new watch is live.
     await store.create(server('f'));
-    await until(() => inf.get('default/f') !== undefined, 'the new watch to deliver');
+    await waitFor(() => inf.get('default/f') !== undefined, 'the new watch to deliver');
   });
 
   it('a watch that goes silent (no events, no bookmarks) is taken for dropped: it relists and catches up', async () => {
@@ -211,7 +205,7 @@ describe('Informer against SqliteStore', () => {
     ctl.dropCurrent();
     await store.create(server('b'));
     await store.delete('GameServer', 'default', 'a');
-    await until(() => inf.get('default/b') !== undefined && inf.get('default/a') === undefined, 'the relist after silence');
+    await waitFor(() => inf.get('default/b') !== undefined && inf.get('default/a') === undefined, 'the relist after silence');
     expect(rec.events).toEqual(['add default/a (initial)', 'add default/b', 'delete default/a (relist)']);
     expect(ctl.watchesOpened()).toBeGreaterThanOrEqual(2);
   });
@@ -226,7 +220,7 @@ describe('Informer against SqliteStore', () => {
     const without = record(inf);
     inf.start();
     await inf.waitForSync();
-    await until(() => withResync.raw.filter((r) => r.type === 'update').length >= 4, 'two resyncs');
+    await waitFor(() => withResync.raw.filter((r) => r.type === 'update').length >= 4, 'two resyncs');
     const resyncs = withResync.raw.filter((r) => r.type === 'update');
     for (const r of resyncs) expect(r.old).toBe(r.obj); // same object: nothing changed
     expect(without.events).toEqual(withResync.events.slice(0, 2));

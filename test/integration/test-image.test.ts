@@ -5,10 +5,10 @@ import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { httpGet } from '../helpers/net.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'gantry-test/gameserver:1';
@@ -83,18 +83,6 @@ class Attached {
       if (!check()) this.waiters.push(waiter);
     });
   }
-}
-
-function httpGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    let data = '';
-    sock.setTimeout(10_000, () => sock.destroy(new Error('TCP answer timed out')));
-    sock.on('connect', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
-    sock.on('data', (d) => (data += d.toString()));
-    sock.on('end', () => resolve(data));
-    sock.on('error', reject);
-  });
 }
 
 async function inspectState(name: string): Promise<{ Running: boolean; ExitCode: number; OOMKilled: boolean }> {

@@ -9,37 +9,9 @@ import { StoreError } from '../../controller/store/errors.ts';
 import type { ResourceList, ResourceStore, Watch, WatchEvent } from '../../controller/store/types.ts';
 import { Informer, keyOf, splitKey } from '../../controller/runtime/informer.ts';
 import { MetricsRegistry, runtimeMetrics } from '../../controller/runtime/metrics.ts';
-import type { Clock } from '../../controller/runtime/workqueue.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 
 const quiet = createLogger({ test: true }, 'error');
-
-class FakeClock implements Clock {
-  t = 0;
-  private id = 0;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.id;
-    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  /** Runs the earliest timer; returns how far time moved. */
-  fireNext(): number {
-    let next: [number, { at: number; fn: () => void }] | undefined;
-    for (const e of this.timers) if (!next || e[1].at < next[1].at) next = e;
-    if (!next) throw new Error('no timer pending');
-    this.timers.delete(next[0]);
-    const moved = next[1].at - this.t;
-    this.t = next[1].at;
-    next[1].fn();
-    return moved;
-  }
-}
 
 const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
@@ -113,7 +85,7 @@ describe('Informer (scripted store)', () => {
     expect(delays[3]).toBeGreaterThanOrEqual(320);
     for (const d of delays.slice(3)) expect(d).toBeLessThanOrEqual(400);
     await inf.stop();
-    expect(clock.timers.size).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 
   it('a watch call answered with 410 Gone makes it list again and watch from the new version', async () => {

@@ -2,41 +2,8 @@
 // backoff with a cap, forget, addAfter ordering on one timer, and shutdown draining in-flight keys.
 // Time is a hand-driven clock, so nothing here depends on how fast the machine is.
 import { describe, expect, it } from 'vitest';
-import { ExponentialBackoff, WorkQueue, type Clock } from '../../controller/runtime/workqueue.ts';
-
-class FakeClock implements Clock {
-  t = 0;
-  private id = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.id;
-    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-  /** Moves time forward, firing due timers in deadline order. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
+import { ExponentialBackoff, WorkQueue } from '../../controller/runtime/workqueue.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 
 /** Takes every ready key (marking them in flight) and marks them done. */
 async function drainOrder(q: WorkQueue): Promise<string[]> {
