@@ -5,25 +5,19 @@
 // its credential rotated) and no fresh --token to re-enrol with, or missing --panel/--token; 1 on any
 // other failure.
 import path from 'node:path';
-import type Docker from 'dockerode';
-import { Agent, type ConnectionTuning } from '../../agent/agent.ts';
+import { Agent, type AgentOptions } from '../../agent/agent.ts';
 import { panelUrl } from '../../agent/connection.ts';
 import { AgentConfigError, EnrollmentRefusedError, enrollAndStore, obtainCredential, tokenHash, type StoredCredential } from '../../agent/credentials.ts';
-import { rootLogger, type Logger } from '../../lib/log.ts';
+import { rootLogger } from '../../lib/log.ts';
 
-export interface AgentCommandOptions {
+/** The Agent's own options for tests and embedding, plus what enrolment needs. */
+export interface AgentCommandOptions extends Pick<AgentOptions, 'docker' | 'log' | 'scopeLabels' | 'namePrefix' | 'connection'> {
   /** The controller's base URL; optional once a credential is stored (the stored panel is used). */
   panel?: string;
   /** One-time deployment token: used on first start, or to re-enrol after the credential is rejected. */
   token?: string;
   /** Where the credential, the servers' data (servers/) and scratch files (work/) live. */
   dataDir: string;
-  // ---- for tests and embedding ----
-  docker?: Docker;
-  log?: Logger;
-  scopeLabels?: Record<string, string>;
-  namePrefix?: string;
-  connection?: ConnectionTuning;
   /** Aborting it stops the agent like SIGTERM. */
   signal?: AbortSignal;
   /** Where fatal messages for the operator go (default: stderr). */

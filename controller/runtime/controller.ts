@@ -49,7 +49,13 @@ export interface WatchSpec<S extends KubeObject = KubeObject> {
   kind: string;
   /** Called with the object before and after an update (both may map to keys), on add and on delete. */
   map: MapFunc<S>;
+  /** Updates for which this returns false enqueue nothing (controller-runtime's predicates), e.g.
+   *  status-only writes of a secondary kind the controller only cares about the spec of. */
+  updateFilter?: { bivarianceHack(oldObj: S, newObj: S): boolean }['bivarianceHack'];
 }
+
+/** An update filter passing only spec changes (metadata.generation moved). */
+export const generationChanged = (oldObj: KubeObject, newObj: KubeObject): boolean => oldObj.metadata.generation !== newObj.metadata.generation;
 
 export interface ControllerOptions<P extends KubeObject = Resource> {
   /** Unique per manager; the `name`/`controller` label of the metrics. */
@@ -137,7 +143,11 @@ export class Controller<P extends KubeObject = Resource> {
       };
       informerFor(w.kind).addEventHandler({
         onAdd: (o) => enqueue(o),
-        onUpdate: (o, n) => (o === n ? enqueue(n) : enqueue(o, n)),
+        onUpdate: (o, n) => {
+          if (o !== n && w.updateFilter && !w.updateFilter(o, n)) return;
+          if (o === n) enqueue(n);
+          else enqueue(o, n);
+        },
         onDelete: (o) => enqueue(o),
       });
     }

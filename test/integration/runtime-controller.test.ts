@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Resource } from '../../crds/resource.ts';
 import type { GameNode, GameServer } from '../../crds/types.ts';
 import { createLogger } from '../../lib/log.ts';
-import { Manager, ownerKeys, type ReconcileContext, type ReconcileResult } from '../../controller/runtime/controller.ts';
+import { generationChanged, Manager, ownerKeys, type ReconcileContext, type ReconcileResult } from '../../controller/runtime/controller.ts';
 import { ExponentialBackoff } from '../../controller/runtime/workqueue.ts';
 import { captureLogs, openTestEnv, type TestEnv } from '../helpers/env.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -172,6 +172,35 @@ describe('Controller + Manager against SqliteStore', () => {
     await waitFor(() => c.isIdle(), 'the queue to drain');
     expect(mapped.filter((n) => n === 'n1').length).toBeGreaterThanOrEqual(1);
     expect(reconciled.sort()).toEqual(['default/s1', 'default/s2']);
+  });
+
+  it('an update filter drops secondary updates it rejects (status-only writes), but not spec changes', async () => {
+    const { store, mgr } = await setup();
+    await store.create(gameNode('n1'));
+    await store.create(server('s1', { nodeName: 'n1' }));
+    const reconciled: string[] = [];
+    const mapped: string[] = [];
+    const c = mgr.addController<GameServer>({
+      name: 'gs-filtered',
+      kind: 'GameServer',
+      watches: [{ kind: 'GameNode', map: (n: GameNode) => (mapped.push(n.metadata.name), ['default/s1']), updateFilter: generationChanged }],
+      reconcile: async (key) => {
+        reconciled.push(key);
+        return {};
+      },
+    });
+    await mgr.start();
+    await waitFor(() => reconciled.length >= 1 && c.isIdle(), 'the initial reconcile');
+    reconciled.length = 0;
+    mapped.length = 0;
+
+    await store.patchStatus('GameNode', undefined, 'n1', { phase: 'Online' });
+    await store.create(gameNode('n2')); // a later event: once it is mapped, the status write was seen
+    await waitFor(() => mapped.includes('n2'), 'the GameNode events');
+    expect(mapped).toEqual(['n2']);
+
+    await store.patch('GameNode', undefined, 'n1', { spec: { unschedulable: true } });
+    await waitFor(() => mapped.includes('n1'), 'the spec change to be mapped');
   });
 
   it('ownerKeys maps an object to its owners of a kind', () => {

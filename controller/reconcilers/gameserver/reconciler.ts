@@ -2,7 +2,7 @@
 // container, whether the ready line was seen), writes progress, runs the actions through the agent
 // hub in order, and writes the resulting status and events.
 import type { GameNode, GameServer, GameServerStatus, ServerTemplate } from '../../../crds/types.ts';
-import type { Controller, Manager } from '../../runtime/controller.ts';
+import { generationChanged, type Controller, type Manager } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
 import type { EventRecorder } from '../../events/recorder.ts';
@@ -44,13 +44,6 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
   /** The node holding the server's container: where its data is, else where it is bound. */
   const nodeOf = (s: GameServer) => s.status?.nodeName ?? s.spec?.nodeName;
 
-  const nodeGenerations = new Map<string, number | undefined>();
-  const nodeSpecChanged = (n: GameNode): boolean => {
-    const seen = nodeGenerations.has(n.metadata.name) && nodeGenerations.get(n.metadata.name) === n.metadata.generation;
-    nodeGenerations.set(n.metadata.name, n.metadata.generation);
-    return !seen;
-  };
-
   const controller: Controller<GameServer> = mgr.addController<GameServer>({
     name: 'gameserver',
     kind: 'GameServer',
@@ -65,7 +58,7 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
       // Only spec changes (address, bindAddress, portRange…) matter here: connectivity arrives
       // through the hub's events, and the heartbeat status writes every few seconds must not
       // reconcile every server on the node.
-      { kind: 'GameNode', map: (n) => (nodeSpecChanged(n as GameNode) ? serversOn(n.metadata.name) : []) },
+      { kind: 'GameNode', map: (n) => serversOn(n.metadata.name), updateFilter: generationChanged },
     ],
     reconcile: async (key) => {
       const server = controller.informer.get(key);
