@@ -7,18 +7,12 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { STATUS_CODES } from 'node:http';
 import { AGENT_ENROLL_PATH, type EnrollRequest } from '../../agent/protocol.ts';
 import { EnrollmentError, type NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import type { Logger } from '../../lib/log.ts';
+import { catalystError } from '../http/errors.ts';
 
-/** Catalyst's error body. */
-export function catalystError(c: Context, statusCode: number, message: string, reason?: string): Response {
-  const body: Record<string, unknown> = { error: STATUS_CODES[statusCode] ?? 'Error', statusCode, message };
-  if (reason) body.reason = reason;
-  return c.json(body, statusCode as ContentfulStatusCode);
-}
+export { catalystError };
 
 /** The peer's address, when the app runs under @hono/node-server (absent in app.request() tests). */
 export function remoteAddress(c: Context): string | undefined {

@@ -1,15 +1,9 @@
-// Node management endpoints with Catalyst's names. For now: deployment tokens.
-//
-// AUTH: there is no authentication or RBAC in Gantry yet. This route hands out a secret that lets a
-// machine join the cluster, so the auth issue must guard it (Catalyst: admin permission) — until then
-// bind `gantry up` to a trusted interface.
-import { Hono } from 'hono';
+// Deployment tokens: a secret that lets a machine join as a node, so only node.deploy may issue one.
 import { AGENT_ENROLL_PATH } from '../../agent/protocol.ts';
 import { parseDuration } from '../../crds/duration.ts';
-import { DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS, type NodeEnrollment } from '../../controller/nodes/enrollment.ts';
-import { isStoreError } from '../../controller/store/errors.ts';
-import type { Logger } from '../../lib/log.ts';
-import { catalystError } from './agent.ts';
+import { DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS } from '../../controller/nodes/enrollment.ts';
+import { ApiError, badRequest } from '../http/errors.ts';
+import { route } from '../http/route.ts';
 
 export const MIN_TOKEN_TTL_MS = 60_000;
 
@@ -57,44 +51,36 @@ function ttlFrom(body: unknown, query: string | undefined): number | string {
   return ttlMs;
 }
 
-export function nodeRoutes({ nodes, log, publicUrl }: { nodes: NodeEnrollment; log: Logger; publicUrl?: string }): Hono {
-  const app = new Hono();
-  // AUTH: open until the auth issue lands (see the top of this file).
-  app.post('/api/nodes/:id/deployment-token', async (c) => {
-    const name = c.req.param('id');
-    const text = await c.req.text();
-    let body: unknown;
-    if (text.trim() !== '') {
-      try {
-        body = JSON.parse(text);
-      } catch (e) {
-        return catalystError(c, 400, `request body is not valid JSON: ${(e as Error).message}`, 'bad_request');
-      }
-    }
-    const ttl = ttlFrom(body, c.req.query('ttl'));
-    if (typeof ttl === 'string') return catalystError(c, 400, ttl, 'bad_request');
-    try {
-      const issued = await nodes.issueDeploymentToken(name, ttl);
-      const panelUrl = (publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
-      const res: DeploymentTokenResponse = {
-        success: true,
-        data: {
-          deploymentToken: issued.token,
-          expiresAt: issued.expiresAt,
-          nodeName: issued.nodeName,
-          nodeUid: issued.nodeUid,
-          panelUrl,
-          enrollUrl: panelUrl + AGENT_ENROLL_PATH,
-          command: `gantry agent --panel ${panelUrl} --token ${issued.token}`,
-        },
-      };
-      c.header('Cache-Control', 'no-store');
-      return c.json(res, 200);
-    } catch (err) {
-      if (isStoreError(err)) return catalystError(c, err.code, err.message, err.reason);
-      log.error('cannot issue a deployment token', { node: name, err });
-      return catalystError(c, 500, 'internal error while issuing the deployment token');
-    }
-  });
-  return app;
-}
+export const deploymentTokenRoute = route({
+  method: 'POST',
+  path: '/api/nodes/:nodeId/deployment-token',
+  summary: 'Issue a one-time deployment token for a node (rotates its credential)',
+  tag: 'nodes',
+  access: { permission: 'node.deploy' },
+  body: { type: 'object', properties: { ttl: { type: 'string', maxLength: 32 }, ttlSeconds: { type: 'integer' } }, additionalProperties: false },
+  query: { ttl: { type: 'string', maxLength: 32 } },
+  handler: async ({ c, svc, body, query, params, audit }) => {
+    if (!svc.nodes) throw new ApiError(404, 'node enrolment is not available on this server', 'not_available');
+    const name = params.nodeId!;
+    audit.resourceType = 'node';
+    audit.resourceId = name;
+    const ttl = ttlFrom(body, query.ttl as string | undefined);
+    if (typeof ttl === 'string') throw badRequest(ttl);
+    const issued = await svc.nodes.issueDeploymentToken(name, ttl);
+    const panelUrl = (svc.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
+    const res: DeploymentTokenResponse = {
+      success: true,
+      data: {
+        deploymentToken: issued.token,
+        expiresAt: issued.expiresAt,
+        nodeName: issued.nodeName,
+        nodeUid: issued.nodeUid,
+        panelUrl,
+        enrollUrl: panelUrl + AGENT_ENROLL_PATH,
+        command: `gantry agent --panel ${panelUrl} --token ${issued.token}`,
+      },
+    };
+    c.header('Cache-Control', 'no-store');
+    return c.json(res, 200);
+  },
+});

@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
+import { apiServicesFor, signInAdmin } from '../helpers/api.ts';
 
 const BASE = '/apis/gantry.dev/v1alpha1';
 const gs = (name: string, spec: Record<string, unknown> = {}) => ({
@@ -14,16 +15,19 @@ const gs = (name: string, spec: Record<string, unknown> = {}) => ({
 describe('resource API', () => {
   let env: TestEnv;
   let app: ReturnType<typeof createApp>;
+  let auth: Record<string, string>;
   beforeEach(async () => {
     env = await openTestEnv();
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, maxBodyBytes: 64 * 1024 });
+    const api = await apiServicesFor(env);
+    auth = (await signInAdmin(api)).headers;
+    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, maxBodyBytes: 64 * 1024, api });
   });
   afterEach(() => env.close());
 
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await app.request(path, {
       method,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...auth, ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
@@ -110,7 +114,7 @@ describe('resource API', () => {
   it('streams watch events from a resourceVersion', async () => {
     const first = await call('POST', `${BASE}/namespaces/default/gameservers`, gs('w1'));
     const controller = new AbortController();
-    const res = await app.request(`${BASE}/namespaces/default/gameservers?watch=true&resourceVersion=${first.body.metadata.resourceVersion}`, { signal: controller.signal });
+    const res = await app.request(`${BASE}/namespaces/default/gameservers?watch=true&resourceVersion=${first.body.metadata.resourceVersion}`, { signal: controller.signal, headers: auth });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     await call('POST', `${BASE}/namespaces/default/gameservers`, gs('w2'));

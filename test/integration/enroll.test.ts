@@ -108,7 +108,7 @@ describe('node enrolment', () => {
       expect(r.status).toBe(400);
       expect(r.body.statusCode).toBe(400);
     }
-    const q = await fetch(`${h.url}/api/nodes/alpha/deployment-token?ttl=10m`, { method: 'POST' });
+    const q = await fetch(`${h.url}/api/nodes/alpha/deployment-token?ttl=10m`, { method: 'POST', headers: h.admin.headers });
     expect(((await q.json()) as { data: { expiresAt: string } }).data.expiresAt).toBe(new Date(T0 + 10 * 60_000).toISOString());
   });
 

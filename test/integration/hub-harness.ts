@@ -6,6 +6,8 @@ import { WebSocket } from 'ws';
 import { AGENT_CONNECT_PATH, AGENT_ENROLL_PATH, PROTOCOL_VERSION, type AgentMessage, type ControllerMessage, type EnrollResponse } from '../../agent/protocol.ts';
 import type { HealthReport } from '../../agent/runtime/health.ts';
 import { createApp } from '../../api/app.ts';
+import { apiServicesFor, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import type { ApiServices } from '../../api/http/services.ts';
 import { AgentHub, type AgentHubOptions } from '../../controller/hub/agent-hub.ts';
 import { rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
 import { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
@@ -125,6 +127,9 @@ export interface Harness {
   /** connect() with a credential, expecting success. */
   agent(credential: string): Promise<TestAgent>;
   close(): Promise<void>;
+  /** The API's services and a signed-in administrator (for requests to the harness's app). */
+  api: ApiServices;
+  admin: SignedIn;
 }
 
 export async function startHarness(opts: { hub?: Partial<AgentHubOptions>; now?: () => number } = {}): Promise<Harness> {
@@ -132,7 +137,9 @@ export async function startHarness(opts: { hub?: Partial<AgentHubOptions>; now?:
   const nodes = await NodeEnrollment.open({ db: env.db, store: env.store, log: env.log, now: opts.now });
   await nodes.start();
   const hub = new AgentHub({ auth: nodes, store: env.store, log: env.log, ...opts.hub });
-  const app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, nodes });
+  const api = await apiServicesFor(env, { hub, nodes });
+  const admin = await signInAdmin(api);
+  const app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, nodes, api });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
@@ -146,12 +153,14 @@ export async function startHarness(opts: { hub?: Partial<AgentHubOptions>; now?:
   const agents: TestAgent[] = [];
 
   const post = async (path: string, body: unknown) => {
-    const res = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...admin.headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
 
   const h: Harness = {
+    api,
+    admin,
     env,
     nodes,
     hub,

@@ -1,0 +1,284 @@
+// Routes of the primary API are declared, not hand-wired: each one states its method, path, who may
+// call it (public, any signed-in user, or a permission — globally or on the server in `:serverId`), its
+// rate-limit bucket, its body and query schemas, and its audit action. mountRoutes() turns a declaration
+// into a Hono handler that runs the same pipeline for every route:
+//
+//   rate limit (auth bucket, per IP) → authenticate → rate limit (per user) → parse + validate body and
+//   query → load the server → authorise → refuse on a suspended server → handler → audit.
+//
+// One place for the rules means the RBAC test can walk every route, and the OpenAPI document is
+// generated from the same list (openapi.ts), so neither can drift from the code.
+import type { Context, Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { GameServer } from '../../crds/types.ts';
+import { isStoreError } from '../../controller/store/errors.ts';
+import { ApiError, badRequest, catalystErrorBody, isApiError, locked, notFound } from './errors.ts';
+import type { Principal } from '../rbac/access.ts';
+import { can } from '../rbac/access.ts';
+import type { ApiServices } from './services.ts';
+import { clientIp } from './client-ip.ts';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type JsonSchema = Record<string, unknown>;
+
+export type Access =
+  | 'public'
+  /** Any signed-in user; the handler narrows what they see. */
+  | 'authenticated'
+  | {
+      permission: string;
+      /** The permission is checked on the server named by `:serverId` (owner, subuser or global grant). */
+      server?: boolean;
+      /** Owners hold the permission on their own servers (default true for server routes). */
+      ownerAllowed?: boolean;
+    };
+
+export interface RouteCtx<B = any> {
+  c: Context;
+  svc: ApiServices;
+  /** Undefined only on public routes. */
+  principal: Principal | undefined;
+  /** The server of a server route, loaded and authorised. */
+  server: GameServer | undefined;
+  body: B;
+  query: Record<string, any>;
+  params: Record<string, string>;
+  ip: string | undefined;
+  /** What the audit entry says about the target; handlers fill it in as they learn it. */
+  audit: { resourceType?: string; resourceId?: string; metadata: Record<string, unknown>; action?: string };
+}
+
+export interface RouteSpec {
+  method: Method;
+  /** Hono syntax: `/api/servers/:serverId/start`. */
+  path: string;
+  summary: string;
+  tag: string;
+  access: Access;
+  /** default: 'default' (per user, per IP when anonymous); 'auth' = the login bucket (per IP). */
+  rateLimit?: 'auth' | 'default' | 'none';
+  /** Audit action; default: the permission for mutating routes. false = not audited (e.g. login noise is). */
+  audit?: string | false;
+  /** Answer 423 when the server is suspended. */
+  blockedWhenSuspended?: boolean;
+  /** JSON body schema (validated with ajv; also the OpenAPI request body). */
+  body?: JsonSchema;
+  /** default: true when a body schema is given for POST/PUT/PATCH, unless every property is optional. */
+  bodyRequired?: boolean;
+  /** Query parameters: name → schema (type string, integer, number or boolean). */
+  query?: Record<string, JsonSchema & { description?: string }>;
+  /** The handler reads the request body itself (streamed uploads): no JSON parsing, no body limit here. */
+  rawBody?: boolean;
+  /** Documented responses: status → description. */
+  responses?: Record<number, string>;
+  handler: (ctx: RouteCtx) => Promise<Response> | Response;
+}
+
+export function route(spec: RouteSpec): RouteSpec {
+  return spec;
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const ajv = addFormats(new Ajv({ allErrors: false, strict: false, coerceTypes: false, useDefaults: true }));
+
+/** `{success: true, data}` with a status; extra top-level fields as Catalyst puts some beside data. */
+export function ok(c: Context, data?: unknown, status = 200, extra: Record<string, unknown> = {}): Response {
+  const body: Record<string, unknown> = { success: true };
+  if (data !== undefined) body.data = data;
+  return c.json({ ...body, ...extra }, status as ContentfulStatusCode);
+}
+
+/** `{success: true, message}`: the shape of Catalyst's action answers. */
+export function done(c: Context, message: string, extra: Record<string, unknown> = {}): Response {
+  return c.json({ success: true, message, ...extra }, 200);
+}
+
+function describeAjvError(where: string, e: ErrorObject): string {
+  const field = (where + e.instancePath.replace(/\//g, '.')).replace(/^\./, '') || where;
+  if (e.keyword === 'enum') return `${field}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (e.keyword === 'required') return `${field ? field + '.' : ''}${(e.params as { missingProperty: string }).missingProperty}: is required`;
+  if (e.keyword === 'additionalProperties') return `${field ? field + '.' : ''}${(e.params as { additionalProperty: string }).additionalProperty}: unknown field`;
+  return `${field}: ${e.message ?? 'is invalid'}`;
+}
+
+function compileQuery(spec: RouteSpec): ((q: Record<string, string>) => Record<string, unknown>) | undefined {
+  if (!spec.query) return undefined;
+  const entries = Object.entries(spec.query);
+  return (raw) => {
+    const out: Record<string, unknown> = {};
+    for (const [name, schema] of entries) {
+      const v = raw[name];
+      if (v === undefined || v === '') continue;
+      const type = schema.type;
+      let parsed: unknown = v;
+      if (type === 'integer' || type === 'number') {
+        parsed = Number(v);
+        if (!Number.isFinite(parsed as number) || (type === 'integer' && !Number.isInteger(parsed))) throw badRequest(`query parameter ${name}: must be ${type === 'integer' ? 'an integer' : 'a number'}, got "${v.slice(0, 50)}"`);
+        if (typeof schema.minimum === 'number' && (parsed as number) < schema.minimum) throw badRequest(`query parameter ${name}: must be >= ${schema.minimum}`);
+        if (typeof schema.maximum === 'number' && (parsed as number) > schema.maximum) throw badRequest(`query parameter ${name}: must be <= ${schema.maximum}`);
+      } else if (type === 'boolean') {
+        if (v !== 'true' && v !== 'false') throw badRequest(`query parameter ${name}: must be true or false, got "${v.slice(0, 50)}"`);
+        parsed = v === 'true';
+      } else if (Array.isArray(schema.enum) && !schema.enum.includes(v)) {
+        throw badRequest(`query parameter ${name}: must be one of ${schema.enum.join(', ')}`);
+      } else if (typeof schema.maxLength === 'number' && v.length > schema.maxLength) {
+        throw badRequest(`query parameter ${name}: longer than ${schema.maxLength} characters`);
+      }
+      out[name] = parsed;
+    }
+    return out;
+  };
+}
+
+const MUTATING = new Set<Method>(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function auditAction(spec: RouteSpec): string | undefined {
+  if (spec.audit === false) return undefined;
+  if (typeof spec.audit === 'string') return spec.audit;
+  if (!MUTATING.has(spec.method)) return undefined;
+  return typeof spec.access === 'object' ? spec.access.permission : `${spec.tag}.${spec.method.toLowerCase()}`;
+}
+
+function errorResponse(c: Context, svc: ApiServices, err: unknown): Response {
+  if (isApiError(err)) return c.json(catalystErrorBody(err.statusCode, err.message, err.reason, err.extra), err.statusCode as ContentfulStatusCode);
+  if (isStoreError(err)) {
+    // The store speaks Kubernetes (422 Invalid, 409 Conflict/AlreadyExists, 404); Catalyst says 400 for invalid input.
+    const status = err.code === 422 ? 400 : err.code;
+    return c.json(catalystErrorBody(status, err.message, err.reason), status as ContentfulStatusCode);
+  }
+  svc.log.error('unhandled API error', { method: c.req.method, path: c.req.path, err });
+  return c.json(catalystErrorBody(500, 'internal error'), 500);
+}
+
+export function renderError(c: Context, svc: ApiServices, err: unknown): Response {
+  return errorResponse(c, svc, err);
+}
+
+export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiServices): void {
+  for (const spec of routes) {
+    const validateBody: ValidateFunction | undefined = spec.body ? ajv.compile(spec.body) : undefined;
+    const parseQuery = compileQuery(spec);
+    const action = auditAction(spec);
+    const bodyRequired = spec.bodyRequired ?? (!!spec.body && Array.isArray(spec.body.required) && (spec.body.required as unknown[]).length > 0);
+    const handler = async (c: Context): Promise<Response> => {
+      const ip = clientIp(c, svc.trustProxy);
+      const ctx: RouteCtx = { c, svc, principal: undefined, server: undefined, body: undefined, query: {}, params: c.req.param() as Record<string, string>, ip, audit: { metadata: {} } };
+      let status = 500;
+      try {
+        const res = await run(ctx);
+        status = res.status;
+        return res;
+      } catch (err) {
+        const res = errorResponse(c, svc, err);
+        status = res.status;
+        return res;
+      } finally {
+        // Refusals before authentication (401, 429 by IP) are not attributed to anyone; they are still
+        // recorded for mutating routes, since failed attempts are what an audit is read for.
+        if (action && status !== 500) {
+          void svc.audit.record({
+            userId: ctx.principal?.userId ?? null,
+            username: ctx.principal?.username ?? null,
+            action: ctx.audit.action ?? action,
+            resourceType: ctx.audit.resourceType ?? (ctx.server ? 'server' : null),
+            resourceId: ctx.audit.resourceId ?? ctx.params.serverId ?? null,
+            status,
+            metadata: { ...ctx.audit.metadata, method: spec.method, path: c.req.path, ...(ctx.principal?.apiKeyId ? { apiKeyId: ctx.principal.apiKeyId } : {}) },
+            ipAddress: ip ?? null,
+          });
+        }
+      }
+    };
+
+    const run = async (ctx: RouteCtx): Promise<Response> => {
+      const { c } = ctx;
+      const bucket = spec.rateLimit ?? 'default';
+      if (bucket === 'auth') limit(c, svc, `auth:${ctx.ip ?? 'unknown'}`, svc.limits.authPerMinute);
+      if (spec.access !== 'public') {
+        ctx.principal = await svc.auth.fromAuthorizationHeader(c.req.header('authorization'));
+      }
+      if (bucket === 'default' && !(ctx.principal && can(ctx.principal, 'rate-limit.bypass'))) {
+        limit(c, svc, ctx.principal ? `user:${ctx.principal.userId}` : `ip:${ctx.ip ?? 'unknown'}`, svc.limits.userPerMinute);
+      }
+      if (!spec.rawBody && MUTATING.has(spec.method)) ctx.body = await readBody(c, svc, spec, validateBody, bodyRequired);
+      if (parseQuery) ctx.query = parseQuery(c.req.query());
+      if (typeof spec.access === 'object') {
+        const { permission } = spec.access;
+        if (spec.access.server) {
+          const server = await svc.servers.find(ctx.params.serverId ?? '');
+          if (!server) throw notFound(`server "${ctx.params.serverId}" not found`);
+          svc.access.check(ctx.principal!, server, permission, { ownerAllowed: spec.access.ownerAllowed });
+          ctx.server = server;
+          ctx.audit.metadata.serverName = server.spec?.displayName ?? server.metadata.name;
+          if (spec.blockedWhenSuspended && server.spec?.suspended) {
+            throw locked(`Server is suspended${server.spec?.suspendReason ? ` (${server.spec?.suspendReason})` : ''}: actions are blocked until it is unsuspended`);
+          }
+        } else if (!can(ctx.principal!, permission)) {
+          throw new ApiError(403, `You do not have permission to perform this action (requires ${permission})`, 'missing_permission');
+        }
+      }
+      return spec.handler(ctx);
+    };
+
+    app.on(spec.method, spec.path, handler);
+  }
+}
+
+function limit(c: Context, svc: ApiServices, key: string, perMinute: number): void {
+  const r = svc.limiter.hit(key, { limit: perMinute, windowMs: 60_000 });
+  c.header('X-RateLimit-Limit', String(r.limit));
+  c.header('X-RateLimit-Remaining', String(r.remaining));
+  c.header('X-RateLimit-Reset', String(r.resetAt));
+  if (!r.allowed) {
+    c.header('Retry-After', String(r.retryAfter));
+    throw new ApiError(429, `Rate limit exceeded. Try again in ${r.retryAfter} seconds.`, 'rate_limited', { retryAfter: r.retryAfter });
+  }
+}
+
+async function readBody(c: Context, svc: ApiServices, spec: RouteSpec, validate: ValidateFunction | undefined, required: boolean): Promise<unknown> {
+  const declared = Number(c.req.header('content-length') ?? NaN);
+  if (declared > svc.limits.maxBodyBytes) throw new ApiError(413, `request body is larger than the limit of ${svc.limits.maxBodyBytes} bytes`, 'body_too_large');
+  const buf = await readLimited(c, svc.limits.maxBodyBytes);
+  const text = buf.toString('utf8');
+  let body: unknown;
+  if (text.trim() === '') {
+    if (required) throw badRequest('request body is empty; expected a JSON object');
+    body = {};
+  } else {
+    const type = c.req.header('content-type') ?? '';
+    if (type && !/json/i.test(type)) throw new ApiError(415, `Content-Type ${type.split(';')[0]} is not supported here: send application/json`, 'unsupported_media_type');
+    try {
+      body = JSON.parse(text);
+    } catch (e) {
+      throw badRequest(`request body is not valid JSON: ${(e as Error).message}`, 'invalid_json');
+    }
+  }
+  if (validate) {
+    if (!validate(body)) throw badRequest(describeAjvError('', validate.errors![0]!).replace(/^: /, 'body: '), 'invalid_body');
+  } else if (spec.body === undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
+    throw badRequest('request body must be a JSON object');
+  }
+  return body;
+}
+
+/** Reads at most `max` bytes; a longer (or chunked, undeclared) body is a 413, never buffered whole. */
+async function readLimited(c: Context, max: number): Promise<Buffer> {
+  const stream = c.req.raw.body;
+  if (!stream) return Buffer.alloc(0);
+  const reader = stream.getReader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const { done: finished, value } = await reader.read();
+    if (finished) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw new ApiError(413, `request body is larger than the limit of ${max} bytes`, 'body_too_large');
+    }
+    chunks.push(Buffer.from(value));
+  }
+  return Buffer.concat(chunks);
+}

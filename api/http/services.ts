@@ -1,0 +1,70 @@
+// What route modules are given: the controller's parts they read and edit, and the API's own parts.
+import type { CrdRegistry } from '../../crds/registry.ts';
+import type { GameServer } from '../../crds/types.ts';
+import type { ResourceStore } from '../../controller/store/types.ts';
+import type { EventRecorder } from '../../controller/events/recorder.ts';
+import type { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
+import type { AgentHub } from '../../controller/hub/agent-hub.ts';
+import { isStoreError } from '../../controller/store/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { AccountStore } from '../auth/accounts.ts';
+import type { Authenticator } from '../auth/authenticate.ts';
+import type { ServerAccess } from '../rbac/access.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+export interface ApiLimits {
+  /** Requests a minute per IP on the auth routes (login, register, refresh, setup). default 10 */
+  authPerMinute: number;
+  /** Requests a minute per user (per IP when anonymous). default 200 */
+  userPerMinute: number;
+  /** Largest JSON body (bytes). default 1 MiB */
+  maxBodyBytes: number;
+  /** Largest file upload (bytes). default 100 MiB */
+  uploadMaxBytes: number;
+}
+
+export const DEFAULT_LIMITS: ApiLimits = { authPerMinute: 10, userPerMinute: 200, maxBodyBytes: 1024 * 1024, uploadMaxBytes: 100 * 1024 * 1024 };
+
+export interface ApiServices {
+  store: ResourceStore;
+  registry: CrdRegistry;
+  events: EventRecorder;
+  log: Logger;
+  accounts: AccountStore;
+  auth: Authenticator;
+  access: ServerAccess;
+  audit: AuditLog;
+  limiter: RateLimiter;
+  limits: ApiLimits;
+  servers: ServerDirectory;
+  /** Present in embedded/controller mode: live state, console, files. */
+  hub?: AgentHub;
+  nodes?: NodeEnrollment;
+  publicUrl?: string;
+  trustProxy?: boolean;
+  startedAt: Date;
+  now: () => number;
+}
+
+/** GameServers as the Catalyst API names them: id = metadata.name in one namespace. */
+export class ServerDirectory {
+  constructor(
+    private readonly store: ResourceStore,
+    readonly namespace: string,
+  ) {}
+
+  async find(id: string): Promise<GameServer | undefined> {
+    if (!id || id.length > 253) return undefined;
+    try {
+      return await this.store.get<GameServer>('GameServer', this.namespace, id);
+    } catch (err) {
+      if (isStoreError(err) && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async list(): Promise<GameServer[]> {
+    return (await this.store.list<GameServer>('GameServer', { namespace: this.namespace })).items;
+  }
+}
