@@ -14,6 +14,9 @@ import { AgentHub } from '../../controller/hub/agent-hub.ts';
 import { rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
 import { AGENT_CONNECT_PATH } from '../../agent/protocol.ts';
 import { createApp } from '../../api/app.ts';
+import { openApiServices } from '../../api/open.ts';
+import type { ApiServices } from '../../api/http/services.ts';
+import { bootstrapAdmin } from '../../api/auth/bootstrap.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import { LocalAgent } from './local-agent.ts';
@@ -33,6 +36,8 @@ export interface UpOptions {
   publicUrl?: string;
   /** Run a local agent for this machine as a child process (GameNode `nodeName`, enrolled automatically). */
   localAgent?: { nodeName: string };
+  /** Rate limits and body sizes of the API (defaults as Catalyst documents them). */
+  apiLimits?: Partial<import('../../api/http/services.ts').ApiLimits>;
 }
 
 /** Everything `gantry up` runs, started; `stop()` shuts it down in order. Tests embed it too. */
@@ -48,6 +53,7 @@ export interface Embedded {
   manifests: ManifestSource;
   localAgent?: LocalAgent;
   manager: Manager;
+  api: ApiServices;
   stop(): Promise<void>;
 }
 
@@ -81,7 +87,10 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   addGameNodeController(manager, { store, hub, events, log: controllerLog('gamenode'), onServersChanged: (keys) => keys.forEach((k) => gameservers.enqueue(k)) });
   await manager.start();
 
-  const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: rootLogger.child({ component: 'api' }) });
+  const apiLog = rootLogger.child({ component: 'api' });
+  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits });
+  await bootstrapAdmin(api.accounts, process.env, apiLog);
+  const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
@@ -132,7 +141,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */
