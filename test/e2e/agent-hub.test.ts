@@ -13,6 +13,7 @@ import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
 import type { ConsoleLine } from '../../agent/protocol.ts';
 import type { ContainerSpec } from '../../agent/runtime/spec.ts';
 import type { GameNode } from '../../crds/types.ts';
+import { signInAdmin } from '../helpers/api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const GANTRY = path.join(ROOT, 'bin/gantry');
@@ -51,7 +52,7 @@ describe('controller hub ↔ real agent process ↔ real Docker', () => {
   const consoleLines: string[] = [];
 
   const issueToken = async () => {
-    const res = await fetch(`${gantry.url}/api/nodes/${NODE}/deployment-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetch(`${gantry.url}/api/nodes/${NODE}/deployment-token`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await signInAdmin(gantry.api)).headers }, body: '{}' });
     expect(res.status).toBe(200);
     return ((await res.json()) as { data: { deploymentToken: string } }).data.deploymentToken;
   };
@@ -96,7 +97,7 @@ describe('controller hub ↔ real agent process ↔ real Docker', () => {
       return n.status?.allocatable?.memoryMb && n.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? n : undefined;
     });
     expect(node.status!.allocatable!.cpuCores).toBeGreaterThan(0);
-    const metrics = await (await fetch(`${gantry.url}/metrics`)).text();
+    const metrics = await (await fetch(`${gantry.url}/metrics`, { headers: (await signInAdmin(gantry.api)).headers })).text();
     expect(metrics).toMatch(/gantry_reconcile_total\{controller="gamenode",result="success"\} [1-9]/);
 
     const reused = startAgent(['--panel', gantry.url, '--token', token, '--data-dir', path.join(agentDir, 'reuse')]);

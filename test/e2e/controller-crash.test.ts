@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../helpers/wait.ts';
+import { adminEnv, loginHttp } from '../helpers/api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const GANTRY = path.join(ROOT, 'bin/gantry');
@@ -23,7 +24,7 @@ interface Up {
 async function startUp(dataDir: string): Promise<Up> {
   const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--node-name', 'e2e-crash', '--data-dir', dataDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, GANTRY_LOG_LEVEL: 'info' },
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'info', ...adminEnv() },
   });
   const exited = new Promise((r) => proc.on('exit', r));
   const url = await new Promise<string>((resolve, reject) => {
@@ -45,6 +46,7 @@ describe('kill -9 of the controller mid-reconcile', () => {
   let dataDir = '';
   let up: Up | undefined;
   let uid = '';
+  let auth: Record<string, string> = {};
 
   afterAll(async () => {
     if (up && up.proc.exitCode === null) {
@@ -59,13 +61,14 @@ describe('kill -9 of the controller mid-reconcile', () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-e2e-crash-'));
     up = await startUp(dataDir);
     const url = up.url;
+    auth = await loginHttp(url);
     await until('the local node Online', async () => {
-      const n = (await (await fetch(`${url}/apis/gantry.dev/v1alpha1/gamenodes/e2e-crash`)).json()) as { status?: { phase?: string; allocatable?: unknown } };
+      const n = (await (await fetch(`${url}/apis/gantry.dev/v1alpha1/gamenodes/e2e-crash`, { headers: auth })).json()) as { status?: { phase?: string; allocatable?: unknown } };
       return n.status?.phase === 'Online' && n.status.allocatable;
     });
     const res = await fetch(`${url}${BASE}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ metadata: { name: 'survivor' }, spec: { templateRef: 'testgame', state: 'Running', resources: { memoryMb: 96, cpuCores: 0.25, diskMb: 50 } } }),
     });
     expect(res.status).toBe(201);
@@ -80,7 +83,7 @@ describe('kill -9 of the controller mid-reconcile', () => {
     up = await startUp(dataDir);
     const url2 = up.url;
     const server = await until('phase running after the restart', async () => {
-      const s = (await (await fetch(`${url2}${BASE}/survivor`)).json()) as { status?: { phase?: string; containerId?: string } };
+      const s = (await (await fetch(`${url2}${BASE}/survivor`, { headers: auth })).json()) as { status?: { phase?: string; containerId?: string } };
       return s.status?.phase === 'running' ? s : undefined;
     }, 120_000);
     const containers = await containersOf(uid);

@@ -25,3 +25,15 @@ export async function signIn(svc: ApiServices, username: string, roles: string[]
 }
 
 export const signInAdmin = (svc: ApiServices, username = 'admin') => signIn(svc, username, [ADMIN_ROLE]);
+
+/** The administrator a spawned `gantry up` creates when started with adminEnv(). */
+export const TEST_ADMIN = { email: 'admin@gantry.local', username: 'admin', password: 'test-admin-password' };
+export const adminEnv = (): Record<string, string> => ({ GANTRY_ADMIN_PASSWORD: TEST_ADMIN.password });
+
+/** Logs in over HTTP and returns the Authorization header. */
+export async function loginHttp(url: string, creds: { email: string; password: string } = TEST_ADMIN): Promise<Record<string, string>> {
+  const res = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(creds) });
+  const body = (await res.json()) as { data?: { token?: string }; message?: string };
+  if (res.status !== 200 || !body.data?.token) throw new Error(`login as ${creds.email} failed: HTTP ${res.status} ${body.message ?? ''}`);
+  return { authorization: `Bearer ${body.data.token}` };
+}
