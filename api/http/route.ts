@@ -3,8 +3,8 @@
 // rate-limit bucket, its body and query schemas, and its audit action. mountRoutes() turns a declaration
 // into a Hono handler that runs the same pipeline for every route:
 //
-//   rate limit (auth bucket, per IP) → authenticate → rate limit (per user) → parse + validate body and
-//   query → load the server → authorise → refuse on a suspended server → handler → audit.
+//   rate limit (auth bucket, per IP) → authenticate → rate limit (per user) → load the server →
+//   authorise → refuse on a suspended server → parse + validate body and query → handler → audit.
 //
 // One place for the rules means the RBAC test can walk every route, and the OpenAPI document is
 // generated from the same list (openapi.ts), so neither can drift from the code.
@@ -202,8 +202,6 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
       if (bucket === 'default' && !(ctx.principal && can(ctx.principal, 'rate-limit.bypass'))) {
         limit(c, svc, ctx.principal ? `user:${ctx.principal.userId}` : `ip:${ctx.ip ?? 'unknown'}`, svc.limits.userPerMinute);
       }
-      if (!spec.rawBody && MUTATING.has(spec.method)) ctx.body = await readBody(c, svc, spec, validateBody, bodyRequired);
-      if (parseQuery) ctx.query = parseQuery(c.req.query());
       if (typeof spec.access === 'object') {
         const { permission } = spec.access;
         if (spec.access.server) {
@@ -219,6 +217,9 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
           throw new ApiError(403, `You do not have permission to perform this action (requires ${permission})`, 'missing_permission');
         }
       }
+      // After authorisation, so a caller without the permission learns nothing from validation errors.
+      if (!spec.rawBody && MUTATING.has(spec.method)) ctx.body = await readBody(c, svc, spec, validateBody, bodyRequired);
+      if (parseQuery) ctx.query = parseQuery(c.req.query());
       return spec.handler(ctx);
     };
 

@@ -65,6 +65,8 @@ export const PERMISSIONS: readonly PermissionInfo[] = [
   p('user.delete', 'Delete users'),
   p('role.read', 'See roles'),
   p('role.write', 'Create, change and delete roles'),
+  p('resource.read', 'Read resources through the Kubernetes-style API (/apis) and events'),
+  p('resource.write', 'Create, change and delete resources through the Kubernetes-style API (/apis)'),
   p('admin.read', 'Read admin statistics, health, every server and the audit log'),
   p('rate-limit.bypass', 'Not subject to the per-user rate limit'),
 ];

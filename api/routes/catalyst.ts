@@ -1,10 +1,36 @@
 // Every route of the primary (Catalyst) API, in one list: mounted by app.ts, documented by openapi.ts,
 // walked by the RBAC test. A new route module adds its array here.
 import type { RouteSpec } from '../http/route.ts';
+import { route } from '../http/route.ts';
+import { openApiDocument, type ExtraPath } from '../http/openapi.ts';
 import { deploymentTokenRoute } from './nodes.ts';
 import { authRoutes } from './auth.ts';
 
-export const CATALYST_ROUTES: readonly RouteSpec[] = [
+const ROUTES: RouteSpec[] = [
   ...authRoutes,
   deploymentTokenRoute,
 ];
+
+/** Routes outside the declared list (served by their own modules), documented for completeness. */
+export const EXTRA_PATHS: readonly ExtraPath[] = [
+  { method: 'GET', path: '/healthz', summary: 'Liveness and store health', tag: 'system', public: true },
+  { method: 'GET', path: '/api/version', summary: 'Gantry version', tag: 'system', public: true },
+  { method: 'POST', path: '/api/agent/enroll', summary: 'Exchange a deployment token for a node credential (agents)', tag: 'nodes', public: true },
+  { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (admin.read)', tag: 'system' },
+  { method: 'GET', path: '/api/v1/events', summary: 'Events in the Kubernetes core/v1 shape (resource.read)', tag: 'resources' },
+  { method: 'GET', path: '/api/v1/namespaces/:ns/events', summary: 'Events of one namespace (resource.read)', tag: 'resources' },
+];
+
+let doc: Record<string, unknown> | undefined;
+
+export const openApiRoute = route({
+  method: 'GET',
+  path: '/api/openapi.json',
+  summary: 'This document (OpenAPI 3.1)',
+  tag: 'system',
+  access: 'public',
+  rateLimit: 'none',
+  handler: ({ c }) => c.json((doc ??= openApiDocument(CATALYST_ROUTES, EXTRA_PATHS))),
+});
+
+export const CATALYST_ROUTES: readonly RouteSpec[] = [...ROUTES, openApiRoute];

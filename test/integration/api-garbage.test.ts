@@ -1,0 +1,112 @@
+// Throws generated garbage at every declared route (bodies, query strings, path parameters, headers)
+// as an administrator and as a server owner, and checks that nothing answers 5xx and every refusal is a
+// Catalyst error body. Deterministic: a seeded generator, so a failure reproduces.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../api/app.ts';
+import type { ApiServices } from '../../api/http/services.ts';
+import { CATALYST_ROUTES } from '../../api/routes/catalyst.ts';
+import { openTestEnv, type TestEnv } from '../helpers/env.ts';
+import { apiServicesFor, signIn, signInAdmin } from '../helpers/api.ts';
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NASTY_STRINGS = ['', ' ', '../../etc/passwd', '..%2F..%2F', '/', '\u0000', 'a'.repeat(5000), '💥', '<script>', "' OR 1=1 --", '-1', '1e309', 'NaN', 'true', 'null', '{}', '[]', '%', '\\', 'Ω≈ç√', '\ud800'];
+
+function garbageValue(r: () => number, depth = 0): unknown {
+  const pick = Math.floor(r() * (depth > 2 ? 7 : 10));
+  switch (pick) {
+    case 0: return null;
+    case 1: return r() < 0.5;
+    case 2: return Math.floor(r() * 2 ** 40) * (r() < 0.5 ? -1 : 1);
+    case 3: return r() * 1e6;
+    case 4: return NASTY_STRINGS[Math.floor(r() * NASTY_STRINGS.length)];
+    case 5: return Math.floor(r() * 70000);
+    case 6: return 'x'.repeat(Math.floor(r() * 40));
+    case 7: return Array.from({ length: Math.floor(r() * 4) }, () => garbageValue(r, depth + 1));
+    default: {
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i < Math.floor(r() * 5); i++) o[String(garbageValue(r, 3)).slice(0, 20)] = garbageValue(r, depth + 1);
+      return o;
+    }
+  }
+}
+
+/** A body shaped like the route's schema but with wrong or nasty values in its fields. */
+function schemaShapedGarbage(schema: Record<string, unknown> | undefined, r: () => number): unknown {
+  const props = (schema?.properties ?? {}) as Record<string, unknown>;
+  const o: Record<string, unknown> = {};
+  for (const k of Object.keys(props)) if (r() < 0.8) o[k] = garbageValue(r, 1);
+  if (r() < 0.3) o[`unknown_${Math.floor(r() * 100)}`] = garbageValue(r);
+  return o;
+}
+
+describe('garbage at every route', () => {
+  let env: TestEnv;
+  let svc: ApiServices;
+  let app: ReturnType<typeof createApp>;
+  let headersFor: Record<string, Record<string, string>> = {};
+
+  beforeAll(async () => {
+    env = await openTestEnv();
+    svc = await apiServicesFor(env, { limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000, maxBodyBytes: 64 * 1024 } });
+    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    const admin = await signInAdmin(svc);
+    const owner = await signIn(svc, 'owner');
+    await env.store.create({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name: 'fuzz', namespace: 'default' }, spec: { templateRef: 'testgame', owner: owner.userId } });
+    headersFor = { admin: admin.headers, owner: owner.headers };
+  });
+  afterAll(() => env.close());
+
+  for (const route of CATALYST_ROUTES) {
+    it(`${route.method} ${route.path}`, async () => {
+      const r = prng([...`${route.method} ${route.path}`].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7));
+      const failures: string[] = [];
+      const attempts: { path: string; body?: string; headers?: Record<string, string> }[] = [];
+      const base = route.path.replace(/:serverId/g, 'fuzz');
+      const paramValues = ['fuzz', '..', '%2e%2e%2f%2e%2e', 'a'.repeat(300), '%00', '%F0%9F%92%A5', 'fixture'];
+      for (let i = 0; i < 24; i++) {
+        let path = base.replace(/:[A-Za-z0-9_]+/g, () => paramValues[Math.floor(r() * paramValues.length)]!);
+        if (route.query || r() < 0.3) {
+          const names = [...Object.keys(route.query ?? {}), 'unknown'];
+          path += '?' + names.map((n) => `${n}=${encodeURIComponent(String(garbageValue(r)).slice(0, 100))}`).join('&');
+        }
+        let body: string | undefined;
+        if (route.method !== 'GET') {
+          const kind = r();
+          if (kind < 0.15) body = '{"unterminated": ';
+          else if (kind < 0.25) body = JSON.stringify(garbageValue(r));
+          else if (kind < 0.3) body = JSON.stringify({ big: 'x'.repeat(70 * 1024) });
+          else if (kind < 0.35) body = '\u0000\u0001binary';
+          else body = JSON.stringify(schemaShapedGarbage(route.body, r));
+        }
+        attempts.push({ path, body, headers: r() < 0.1 ? { 'content-type': 'text/plain' } : undefined });
+      }
+      for (const who of ['admin', 'owner']) {
+        for (const a of attempts) {
+          const res = await app.request(a.path, { method: route.method, headers: { 'content-type': 'application/json', ...headersFor[who], ...a.headers }, body: a.body });
+          const text = await res.text();
+          if (res.status >= 500) failures.push(`${who} ${route.method} ${a.path.slice(0, 120)} body=${(a.body ?? '').slice(0, 120)} → ${res.status} ${text.slice(0, 200)}`);
+          else if (res.status >= 400) {
+            let parsed: { statusCode?: number; message?: string } | undefined;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              parsed = undefined;
+            }
+            if (!parsed || parsed.statusCode !== res.status || !parsed.message) failures.push(`${who} ${route.method} ${a.path.slice(0, 120)} → ${res.status} without a Catalyst error body: ${text.slice(0, 200)}`);
+          }
+        }
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+});
