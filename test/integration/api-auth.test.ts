@@ -5,7 +5,7 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor } from '../helpers/api.ts';
+import { apiServicesFor, signIn, signInAdmin } from '../helpers/api.ts';
 
 describe('auth API', () => {
   let env: TestEnv;
@@ -98,5 +98,30 @@ describe('auth API', () => {
     expect(last!.headers.get('x-ratelimit-limit')).toBe('3');
     expect(last!.headers.get('x-ratelimit-remaining')).toBe('0');
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('limits other routes per user, exempts rate-limit.bypass, and keeps users apart', async () => {
+    svc.limits.userPerMinute = 2;
+    const a = await signIn(svc, 'limited');
+    const b = await signIn(svc, 'other');
+    const admin = await signInAdmin(svc);
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await call('GET', '/api/auth/me', undefined, a.token)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    expect((await call('GET', '/api/auth/me', undefined, b.token)).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await call('GET', '/api/auth/me', undefined, admin.token)).status).toBe(200);
+  });
+
+  it('records mutating calls in the audit log, refusals included, with user, action, status and IP', async () => {
+    await call('POST', '/api/auth/register', { email: 'eve@example.com', username: 'eve', password: 'SecurePassword123!' });
+    await call('POST', '/api/auth/login', { email: 'eve@example.com', password: 'wrong-wrong' });
+    await call('POST', '/api/auth/login', { email: 'eve@example.com', password: 'SecurePassword123!' });
+    await new Promise((r) => setTimeout(r, 50));
+    const entries = await svc.audit.list({ action: 'auth.*' });
+    const summary = entries.map((e) => `${e.action}:${e.status}`).reverse();
+    expect(summary).toEqual(['auth.register:200', 'auth.login:401', 'auth.login:200']);
+    const eve = svc.accounts.findUser('eve')!;
+    expect(entries[0]).toMatchObject({ resourceType: 'user', resourceId: eve.id, metadata: { login: 'eve@example.com', path: '/api/auth/login' } });
+    expect(await svc.audit.list({ action: 'auth.login', limit: 1 })).toHaveLength(1);
   });
 });
