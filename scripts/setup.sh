@@ -4,7 +4,7 @@
 # On a fresh Debian machine with Node 20 it installs what is missing:
 #   node modules   `npm ci` when node_modules is missing or package-lock.json is newer than it
 #                  (runs in the background while the rest proceeds; log in /tmp)
-#   packages       Debian's docker.io (dockerd) and busybox-static, with one apt transaction
+#   packages       Debian's docker.io (dockerd), busybox-static, openssh-client and sshpass, in one apt transaction
 #   docker         a running engine: scripts/docker-engine.sh
 #   test image     gantry-test/gameserver:1: test/images/build.sh (skipped when up to date)
 set -euo pipefail
@@ -49,13 +49,16 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; 
   timeout 20 docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 || pkgs+=(docker.io)
 fi
 gantry_busybox_ok || pkgs+=(busybox-static)
+# The SFTP tests drive the real OpenSSH client; sshpass feeds it a password in batch mode.
+command -v sftp >/dev/null 2>&1 || pkgs+=(openssh-client)
+command -v sshpass >/dev/null 2>&1 || pkgs+=(sshpass)
 if [ ${#pkgs[@]} -gt 0 ]; then
   t=$(gantry_now)
   gantry_log "packages: installing ${pkgs[*]}"
   gantry_apt_install "${pkgs[@]}"
   gantry_log "packages: installed ${pkgs[*]} ($(gantry_elapsed "$t"))"
 else
-  gantry_log "packages: docker.io and busybox-static present"
+  gantry_log "packages: docker.io, busybox-static, openssh-client and sshpass present"
 fi
 
 # ---- Docker engine and the test image --------------------------------------------------------
