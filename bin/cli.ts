@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { CrdRegistry } from '../crds/registry.ts';
 import { GANTRY_VERSION } from '../lib/version.ts';
-import { GantryClient } from './client.ts';
+import { GantryClient, defaultServer } from './client.ts';
 import { apply, get, remove, type CommandIO } from './commands/resources.ts';
 
 const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
@@ -21,9 +21,15 @@ Usage:
   gantry agent --panel URL --token TOKEN [--data-dir /var/lib/gantry-agent]
                                    run the node agent (enrols with the one-time token on first start)
   gantry node token NAME [--ttl 1h]  issue a deployment token for a GameNode
+  gantry login [--server URL] [--email E | --username U] [--password-stdin] [--totp-code CODE]
+                                   sign in; the session is kept 0600 in ~/.config/gantry/credentials.json
+                                   (or $GANTRY_CONFIG_DIR) and refreshed as needed
+  gantry logout                    end the stored session
+  gantry whoami [-o json]          who the CLI is signed in as
   gantry version
 
-Client commands talk to --server URL (default $GANTRY_SERVER or http://127.0.0.1:8080).
+Client commands talk to --server URL (default $GANTRY_SERVER, else the server you logged in to, else
+http://127.0.0.1:8080) and authenticate with $GANTRY_TOKEN (an access token or API key) or the login.
 `;
 
 const io: CommandIO = {
@@ -32,7 +38,7 @@ const io: CommandIO = {
 };
 
 const clientOptions = {
-  server: { type: 'string', default: process.env.GANTRY_SERVER ?? 'http://127.0.0.1:8080' },
+  server: { type: 'string', default: defaultServer() },
   namespace: { type: 'string', short: 'n' },
 } as const;
 
@@ -124,6 +130,12 @@ async function main(argv: string[]): Promise<number> {
     case 'node': {
       const { nodeCommand } = await import('./commands/node.ts');
       return nodeCommand(rest, io);
+    }
+    case 'login':
+    case 'logout':
+    case 'whoami': {
+      const { loginCommand, logoutCommand, whoamiCommand } = await import('./commands/login.ts');
+      return (command === 'login' ? loginCommand : command === 'logout' ? logoutCommand : whoamiCommand)(rest, io);
     }
     case 'version':
     case '--version':

@@ -5,9 +5,13 @@ import { route } from '../http/route.ts';
 import { openApiDocument, type ExtraPath } from '../http/openapi.ts';
 import { deploymentTokenRoute } from './nodes.ts';
 import { authRoutes } from './auth.ts';
+import { accountRoutes } from './account.ts';
+import { userRoutes } from './users.ts';
 
 const ROUTES: RouteSpec[] = [
   ...authRoutes,
+  ...accountRoutes,
+  ...userRoutes,
   deploymentTokenRoute,
 ];
 

@@ -1,9 +1,8 @@
 // `gantry node token NAME [--ttl 1h]`: a one-time deployment token for a GameNode, and the command
-// line that enrols the machine with it. The lead wires it into bin/cli.ts as
-//   case 'node': return nodeCommand(rest, io);
+// line that enrols the machine with it. Needs node.deploy: the client sends GANTRY_TOKEN or the login.
 import { parseArgs } from 'node:util';
 import type { DeploymentTokenResponse } from '../../api/routes/nodes.ts';
-import { GantryClient } from '../client.ts';
+import { GantryClient, defaultServer } from '../client.ts';
 import type { CommandIO } from './resources.ts';
 
 export const NODE_USAGE = `Usage:
@@ -41,7 +40,7 @@ export async function nodeToken(client: GantryClient, name: string, opts: NodeTo
 }
 
 /** `gantry node SUBCOMMAND ...` (argv after "node"). */
-export async function nodeCommand(argv: string[], io: CommandIO, defaultServer = process.env.GANTRY_SERVER ?? 'http://127.0.0.1:8080'): Promise<number> {
+export async function nodeCommand(argv: string[], io: CommandIO, server = defaultServer()): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'token') {
     io.err(sub === undefined ? NODE_USAGE : `unknown node subcommand "${sub}"\n\n${NODE_USAGE}`);
@@ -51,7 +50,7 @@ export async function nodeCommand(argv: string[], io: CommandIO, defaultServer =
     args: rest,
     allowPositionals: true,
     options: {
-      server: { type: 'string', default: defaultServer },
+      server: { type: 'string', default: server },
       ttl: { type: 'string' },
       output: { type: 'string', short: 'o' },
     },

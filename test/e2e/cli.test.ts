@@ -1,6 +1,7 @@
-// The CLI end to end: a real `gantry up` process, real files, `gantry apply/get/delete` as an operator types them.
+// The CLI end to end: a real `gantry up` process, real files, `gantry login` and `gantry apply/get/delete`
+// as an operator types them.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -9,6 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const GANTRY = path.join(ROOT, 'bin/gantry');
 const run = promisify(execFile);
+const ADMIN_PASSWORD = 'e2e-admin-password';
+let configDir: string;
+/** The CLI's environment: its own config dir, and no GANTRY_TOKEN inherited from whoever runs the tests. */
+const cliEnv = (extra: Record<string, string> = {}) => {
+  const env: NodeJS.ProcessEnv = { ...process.env, GANTRY_CONFIG_DIR: configDir, ...extra };
+  if (!('GANTRY_TOKEN' in extra)) delete env.GANTRY_TOKEN;
+  delete env.GANTRY_SERVER;
+  return env;
+};
+const stored = async () => JSON.parse(await readFile(path.join(configDir, 'credentials.json'), 'utf8')) as { server: string; token: string; refreshToken: string };
+const authed = async () => ({ authorization: `Bearer ${(await stored()).token}` });
 
 interface Up {
   proc: ChildProcess;
@@ -20,7 +32,8 @@ interface Up {
 async function startUp(dataDir: string, manifests: string): Promise<Up> {
   const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--node-name', 'e2e-local', '--data-dir', dataDir, '--manifests', manifests], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, GANTRY_LOG_LEVEL: 'info' }, // the test reads the 'gantry is up' line
+    // The test reads the 'gantry is up' line; the first administrator is created from the environment.
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'info', GANTRY_ADMIN_PASSWORD: ADMIN_PASSWORD },
   });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
@@ -45,15 +58,27 @@ async function startUp(dataDir: string, manifests: string): Promise<Up> {
   return { proc, url, logs, exited };
 }
 
-const gantry = async (url: string, ...args: string[]) => {
+const gantryEnv = async (env: NodeJS.ProcessEnv, args: string[]) => {
   try {
-    const { stdout, stderr } = await run(GANTRY, [...args, '--server', url], { cwd: ROOT });
+    const { stdout, stderr } = await run(GANTRY, args, { cwd: ROOT, env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 };
+const gantry = (url: string, ...args: string[]) => gantryEnv(cliEnv(), [...args, '--server', url]);
+
+/** Runs the CLI with `input` on stdin (a pipe, not a terminal). */
+function gantryInput(env: NodeJS.ProcessEnv, input: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(GANTRY, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(input);
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
 
 describe('gantry CLI against gantry up', () => {
   let dataDir: string;
@@ -62,6 +87,7 @@ describe('gantry CLI against gantry up', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-data-'));
+    configDir = await mkdtemp(path.join(tmpdir(), 'gantry-config-'));
     manifests = await mkdtemp(path.join(tmpdir(), 'gantry-manifests-'));
     await writeFile(path.join(manifests, 'broken.yaml'), 'apiVersion: gantry.dev/v1alpha1\nkind: GameServer\nmetadata: {name: [\n');
     await writeFile(
@@ -73,6 +99,7 @@ describe('gantry CLI against gantry up', () => {
   afterAll(async () => {
     if (up?.proc.exitCode === null) up.proc.kill('SIGKILL');
     await rm(dataDir, { recursive: true, force: true });
+    await rm(configDir, { recursive: true, force: true });
     await rm(manifests, { recursive: true, force: true });
   });
 
@@ -80,6 +107,61 @@ describe('gantry CLI against gantry up', () => {
     const health = (await (await fetch(`${up.url}/healthz`)).json()) as { status: string };
     expect(health.status).toBe('ok');
     expect((await gantry(up.url, 'version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('refuses an anonymous CLI with a hint, then logs in with the password on stdin', async () => {
+    const anon = await gantry(up.url, 'get', 'gameservers');
+    expect(anon.code).toBe(1);
+    expect(anon.stderr).toContain(`not logged in to ${up.url}: run \`gantry login --server ${up.url}\``);
+
+    const wrong = await gantryInput(cliEnv(), 'not-the-password\n', ['login', '--server', up.url, '--username', 'admin', '--password-stdin']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/login to .* failed: Invalid credentials/);
+    const noTty = await gantryInput(cliEnv(), '', ['login', '--server', up.url, '--username', 'admin']);
+    expect(noTty.code).toBe(2);
+    expect(noTty.stderr).toMatch(/--password-stdin/);
+
+    const ok = await gantryInput(cliEnv(), ADMIN_PASSWORD + '\n', ['login', '--server', up.url, '--username', 'admin', '--password-stdin']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^Logged in to .* as admin \(admin@gantry\.local\)/);
+    expect((await stat(path.join(configDir, 'credentials.json'))).mode & 0o777).toBe(0o600);
+    expect((await stored()).server).toBe(up.url);
+
+    // Without --server the CLI talks to the server it logged in to.
+    const who = await gantryEnv(cliEnv(), ['whoami']);
+    expect(who.stdout).toContain(`admin (admin@gantry.local) on ${up.url}`);
+    expect(who.stdout).toMatch(/roles: Administrator/);
+  });
+
+  it('refreshes an expired or refused access token with the stored refresh token', async () => {
+    const before = await stored();
+    await writeFile(path.join(configDir, 'credentials.json'), JSON.stringify({ ...before, token: 'eyJhbGciOiJIUzI1NiJ9.e30.invalid' }), { mode: 0o600 });
+    const who = await gantry(up.url, 'whoami', '-o', 'json');
+    expect(who.code).toBe(0);
+    expect(JSON.parse(who.stdout)).toMatchObject({ username: 'admin', via: 'session' });
+    const after = await stored();
+    expect(after.token).not.toBe(before.token);
+    expect(after.refreshToken).not.toBe(before.refreshToken);
+    // The spent refresh token is not kept anywhere to be replayed.
+    expect(await readFile(path.join(configDir, 'credentials.json'), 'utf8')).not.toContain(before.refreshToken);
+  });
+
+  it('authenticates with GANTRY_TOKEN (an API key) instead of the stored login', async () => {
+    const res = await fetch(`${up.url}/api/auth/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await authed()) }, body: JSON.stringify({ name: 'e2e', permissions: ['*'] }) });
+    expect(res.status).toBe(201);
+    const { key } = ((await res.json()) as { data: { key: string } }).data;
+    const empty = await mkdtemp(path.join(tmpdir(), 'gantry-config-empty-'));
+    try {
+      const viaKey = await gantryEnv(cliEnv({ GANTRY_TOKEN: key, GANTRY_CONFIG_DIR: empty }), ['whoami', '--server', up.url]);
+      expect(viaKey.stdout).toMatch(/signed in with: an API key/);
+      expect((await gantryEnv(cliEnv({ GANTRY_TOKEN: key, GANTRY_CONFIG_DIR: empty }), ['get', 'servertemplates', '-o', 'name', '--server', up.url])).stdout).toMatch(/testgame/);
+      const bad = await gantryEnv(cliEnv({ GANTRY_TOKEN: 'gak_revoked', GANTRY_CONFIG_DIR: empty }), ['get', 'gs', '--server', up.url]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/GANTRY_TOKEN was refused/);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 
   it('runs a local agent, enrolled automatically as the GameNode for this machine', async () => {
@@ -125,7 +207,7 @@ describe('gantry CLI against gantry up', () => {
   it('reports a broken manifest while the valid file applies', async () => {
     const nodes = await gantry(up.url, 'get', 'gamenodes');
     expect(nodes.stdout).toMatch(/from-git/);
-    const events = (await (await fetch(`${up.url}/api/v1/events`)).json()) as { items: { reason: string; message: string }[] };
+    const events = (await (await fetch(`${up.url}/api/v1/events`, { headers: await authed() })).json()) as { items: { reason: string; message: string }[] };
     expect(events.items.some((e) => e.reason === 'ManifestInvalid' && e.message.startsWith('broken.yaml document 0: YAML syntax error'))).toBe(true);
     expect(up.logs.some((l) => l.msg === 'manifest rejected' && l.file === 'broken.yaml' && l.level === 'warn')).toBe(true);
   });
@@ -179,6 +261,9 @@ describe('gantry CLI against gantry up', () => {
     expect(up.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('local agent did not stop'))).toEqual([]);
 
     up = await startUp(dataDir, manifests);
+    // Port 0 gave the restarted server another port: point the stored login at it (same data dir, so
+    // the same session and signing secret) instead of logging in again.
+    await writeFile(path.join(configDir, 'credentials.json'), JSON.stringify({ ...(await stored()), server: up.url }), { mode: 0o600 });
     const tmpl = await gantry(up.url, 'get', 'servertemplates', '-o', 'name');
     // The local agent reconnects with its stored credential: no new token is issued.
     const reconnectDeadline = Date.now() + 60_000;
@@ -186,6 +271,14 @@ describe('gantry CLI against gantry up', () => {
     expect(up.logs.some((l) => l.msg === 'agent connected' && l.node === 'e2e-local')).toBe(true);
     expect(up.logs.some((l) => l.msg === 'deployment token issued')).toBe(false);
     expect(tmpl.stdout).toMatch(/servertemplate\.gantry\.dev\/testgame/);
+    // The stored login survived the restart; logging out ends it on the server and locally.
+    const { token } = await stored();
+    expect((await gantry(up.url, 'whoami')).code).toBe(0);
+    expect((await gantryEnv(cliEnv(), ['logout'])).stdout).toContain(`Logged out of ${up.url}`);
+    expect((await fetch(`${up.url}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    const after = await gantry(up.url, 'whoami');
+    expect(after.code).toBe(1);
+    expect(after.stderr).toMatch(/not logged in .*gantry login/);
     up.proc.kill('SIGINT');
     expect(await up.exited).toBe(0);
   });

@@ -1,6 +1,6 @@
-// `gantry node token NAME` against a real `gantry up` process, and an agent (a `ws` client) enrolling
-// and connecting to it with what the command printed. bin/cli.ts does not dispatch `node` yet, so the
-// command function is called directly.
+// `gantry node token NAME` against a real `gantry up` process (its administrator created from
+// GANTRY_ADMIN_PASSWORD), and an agent (a `ws` client) enrolling and connecting to it with what the
+// command printed. The command functions are called directly, authenticated with a token or GANTRY_TOKEN.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { eventually, hello } from './hub-harness.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const GANTRY = path.join(ROOT, 'bin/gantry');
+const ADMIN_PASSWORD = 'enroll-admin-password';
 
 interface Up {
   proc: ChildProcess;
@@ -23,7 +24,7 @@ interface Up {
 }
 
 async function startUp(dataDir: string): Promise<Up> {
-  const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--no-agent', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'info' } });
+  const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--no-agent', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'info', GANTRY_ADMIN_PASSWORD: ADMIN_PASSWORD } });
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
@@ -69,16 +70,29 @@ function connectAgent(url: string, credential: string) {
   return { ws, messages, closed, opened };
 }
 
+async function adminToken(url: string): Promise<string> {
+  const res = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { data: { token: string } }).data.token;
+}
+
 describe('gantry node token against gantry up', () => {
   let dataDir: string;
   let up: Up;
+  let adminAccess: string;
+  let auth: Record<string, string>;
+  /** A client env with no stored login to fall back on. */
+  let bare: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-node-'));
+    bare = { GANTRY_CONFIG_DIR: path.join(dataDir, 'config') };
     up = await startUp(path.join(dataDir, 'data'));
+    adminAccess = await adminToken(up.url);
+    auth = { authorization: `Bearer ${adminAccess}` };
     const res = await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameNode', metadata: { name: 'edge-1' }, spec: { address: '10.0.0.7' } }),
     });
     expect(res.status).toBe(201);
@@ -89,9 +103,18 @@ describe('gantry node token against gantry up', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  it('needs a signed-in caller holding node.deploy', async () => {
+    const anon = await nodeToken(new GantryClient(up.url, { env: bare }), 'edge-1', {}, capture().io).catch((e: unknown) => e);
+    expect(anon).toMatchObject({ status: 401, message: expect.stringContaining('gantry login') });
+    const reg = await fetch(`${up.url}/api/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'pat@example.com', username: 'pat', password: 'pat-password' }) });
+    const patToken = ((await reg.json()) as { data: { token: string } }).data.token;
+    const denied = await nodeToken(new GantryClient(up.url, { token: patToken }), 'edge-1', {}, capture().io).catch((e: unknown) => e);
+    expect(denied).toMatchObject({ status: 403, message: expect.stringContaining('node.deploy') });
+  });
+
   it('reports an unknown node and usage errors', async () => {
     const c = capture();
-    const err = await nodeToken(new GantryClient(up.url), 'ghost', {}, c.io).catch((e: unknown) => e);
+    const err = await nodeToken(new GantryClient(up.url, { token: adminAccess }), 'ghost', {}, c.io).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 404, message: 'GameNode "ghost" not found' });
 
@@ -103,7 +126,7 @@ describe('gantry node token against gantry up', () => {
 
   it('prints a token, its expiry and the agent command; the agent enrols, connects, and is locked out by the next token', async () => {
     const c = capture();
-    expect(await nodeToken(new GantryClient(up.url), 'edge-1', { ttl: '2h' }, c.io)).toBe(0);
+    expect(await nodeToken(new GantryClient(up.url, { token: adminAccess }), 'edge-1', { ttl: '2h' }, c.io)).toBe(0);
     const text = c.out.join('\n');
     const token = /(gdt_[A-Za-z0-9_-]{43})/.exec(text)?.[1];
     expect(token).toBeDefined();
@@ -126,13 +149,19 @@ describe('gantry node token against gantry up', () => {
     await eventually(() => agent.messages.find((m) => m.type === 'welcome'), 'welcome');
     expect(agent.messages[0]).toMatchObject({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, nodeName: 'edge-1' });
     await eventually(async () => {
-      const n = (await (await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes/edge-1`)).json()) as { status?: { phase?: string } };
+      const n = (await (await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes/edge-1`, { headers: auth })).json()) as { status?: { phase?: string } };
       return n.status?.phase === 'Online';
     }, 'GameNode Online');
 
     // JSON output, and rotation: the connected agent is disconnected.
+    // The command as the CLI runs it, authenticated by GANTRY_TOKEN.
     const j = capture();
-    expect(await nodeCommand(['token', 'edge-1', '-o', 'json', '--server', up.url], j.io)).toBe(0);
+    process.env.GANTRY_TOKEN = adminAccess;
+    try {
+      expect(await nodeCommand(['token', 'edge-1', '-o', 'json', '--server', up.url], j.io)).toBe(0);
+    } finally {
+      delete process.env.GANTRY_TOKEN;
+    }
     const data = JSON.parse(j.out.join('\n')) as { deploymentToken: string; expiresAt: string; command: string };
     expect(data.deploymentToken).toMatch(/^gdt_/);
     expect(data.command).toBe(`gantry agent --panel ${up.url} --token ${data.deploymentToken}`);
@@ -154,7 +183,8 @@ describe('gantry node token against gantry up', () => {
 
     // The hub wrote Offline on the way out, before the database closed.
     up = await startUp(path.join(dataDir, 'data'));
-    const n = (await (await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes/edge-1`)).json()) as { status?: { phase?: string; agentVersion?: string } };
+    // The session outlives the restart: the same access token still works.
+    const n = (await (await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes/edge-1`, { headers: auth })).json()) as { status?: { phase?: string; agentVersion?: string } };
     expect(n.status).toMatchObject({ phase: 'Offline', agentVersion: '0.1.0-test' });
     up.proc.kill('SIGTERM');
     expect(await up.exited).toBe(0);
