@@ -3,7 +3,11 @@
 import type { RouteSpec } from '../http/route.ts';
 import { route } from '../http/route.ts';
 import { openApiDocument, type ExtraPath } from '../http/openapi.ts';
-import { deploymentTokenRoute } from './nodes.ts';
+import { deploymentTokenRoute, nodeRoutes } from './nodes.ts';
+import { serverRoutes } from './servers/index.ts';
+import { templateRoutes } from './templates.ts';
+import { logRoutes } from './logs.ts';
+import { adminRoutes } from './admin.ts';
 import { authRoutes } from './auth.ts';
 import { accountRoutes } from './account.ts';
 import { userRoutes } from './users.ts';
@@ -13,6 +17,11 @@ const ROUTES: RouteSpec[] = [
   ...accountRoutes,
   ...userRoutes,
   deploymentTokenRoute,
+  ...nodeRoutes,
+  ...templateRoutes,
+  ...serverRoutes,
+  ...logRoutes,
+  ...adminRoutes,
 ];
 
 /** Routes outside the declared list (served by their own modules), documented for completeness. */

@@ -2,8 +2,13 @@
 import { AGENT_ENROLL_PATH } from '../../agent/protocol.ts';
 import { parseDuration } from '../../crds/duration.ts';
 import { DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS } from '../../controller/nodes/enrollment.ts';
-import { ApiError, badRequest } from '../http/errors.ts';
-import { route } from '../http/route.ts';
+import { ApiError, badRequest, conflict, notFound } from '../http/errors.ts';
+import { ok, route, type RouteSpec } from '../http/route.ts';
+import type { ApiServices } from '../http/services.ts';
+import type { GameNode, GameServer } from '../../crds/types.ts';
+import { isBoundTo } from '../../controller/scheduling/resources.ts';
+import { getOrUndefined } from '../catalyst/common.ts';
+import { newNode, nodeBodySchema, nodeSpecPatch, toCatalystNode } from '../catalyst/nodes.ts';
 
 export const MIN_TOKEN_TTL_MS = 60_000;
 
@@ -84,3 +89,102 @@ export const deploymentTokenRoute = route({
     return c.json(res, 200);
   },
 });
+
+// ---- Nodes (Catalyst "Nodes") ↔ GameNode ------------------------------------------------------------
+
+async function loadNode(svc: ApiServices, id: string): Promise<GameNode> {
+  const n = await getOrUndefined<GameNode>(svc.store, 'GameNode', undefined, id);
+  if (!n) throw notFound(`Node not found: "${id}"`);
+  return n;
+}
+
+/** Servers in every namespace: a node holds the ones kubectl or manifests put there too. */
+const allServers = async (svc: ApiServices) => (await svc.store.list<GameServer>('GameServer')).items;
+
+export const nodeRoutes: readonly RouteSpec[] = [
+  route({
+    method: 'GET',
+    path: '/api/nodes',
+    summary: 'List nodes with the servers on each',
+    tag: 'nodes',
+    access: { permission: 'node.read' },
+    handler: async ({ c, svc }) => {
+      const [nodes, servers] = await Promise.all([svc.store.list<GameNode>('GameNode'), allServers(svc)]);
+      return ok(c, nodes.items.map((n) => toCatalystNode(n, servers)));
+    },
+  }),
+
+  route({
+    method: 'GET',
+    path: '/api/nodes/:nodeId',
+    summary: 'Get one node with its servers',
+    tag: 'nodes',
+    access: { permission: 'node.read' },
+    handler: async ({ c, svc, params }) => ok(c, toCatalystNode(await loadNode(svc, params.nodeId!), await allServers(svc))),
+  }),
+
+  route({
+    method: 'POST',
+    path: '/api/nodes',
+    summary: 'Create a node. Instead of Catalyst\'s node secret the answer carries a one-time deployment token (1 h) that the agent exchanges for its credential',
+    tag: 'nodes',
+    access: { permission: 'node.create' },
+    body: nodeBodySchema(true),
+    responses: { 201: 'Created (with deploymentToken)', 409: 'A node with that id exists' },
+    handler: async ({ c, svc, body, audit }) => {
+      const node = newNode(body);
+      audit.resourceType = 'node';
+      audit.resourceId = node.metadata.name;
+      if (await getOrUndefined(svc.store, 'GameNode', undefined, node.metadata.name)) throw conflict(`A node with id "${node.metadata.name}" already exists; choose another name or give an id`, 'already_exists');
+      const created = await svc.store.create<GameNode>(node);
+      const data: Record<string, unknown> = toCatalystNode(created);
+      if (svc.nodes) {
+        const issued = await svc.nodes.issueDeploymentToken(created.metadata.name, DEFAULT_TOKEN_TTL_MS);
+        const panelUrl = (svc.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
+        Object.assign(data, { deploymentToken: issued.token, expiresAt: issued.expiresAt, enrollUrl: panelUrl + AGENT_ENROLL_PATH, command: `gantry agent --panel ${panelUrl} --token ${issued.token}` });
+        c.header('Cache-Control', 'no-store');
+      }
+      return ok(c, data, 201);
+    },
+  }),
+
+  route({
+    method: 'PUT',
+    path: '/api/nodes/:nodeId',
+    summary: 'Update a node (fields left out are kept)',
+    tag: 'nodes',
+    access: { permission: 'node.update' },
+    body: nodeBodySchema(false),
+    handler: async ({ c, svc, body, params, audit }) => {
+      audit.resourceType = 'node';
+      audit.resourceId = params.nodeId;
+      await loadNode(svc, params.nodeId!);
+      const updated = await svc.store.patch<GameNode>('GameNode', undefined, params.nodeId!, { spec: nodeSpecPatch(body) });
+      return ok(c, toCatalystNode(updated, await allServers(svc)));
+    },
+  }),
+
+  route({
+    method: 'DELETE',
+    path: '/api/nodes/:nodeId',
+    summary: 'Delete a node that holds no servers (its agent is disconnected and its credential revoked)',
+    tag: 'nodes',
+    access: { permission: 'node.delete' },
+    responses: { 400: 'Cannot delete node with active servers' },
+    handler: async ({ c, svc, params, audit }) => {
+      audit.resourceType = 'node';
+      audit.resourceId = params.nodeId;
+      const node = await loadNode(svc, params.nodeId!);
+      const on = (await allServers(svc)).filter((s) => isBoundTo(s, node.metadata.name));
+      if (on.length) {
+        throw badRequest(`Cannot delete node with active servers (${on.length}: ${on.slice(0, 10).map((s) => s.metadata.name).join(', ')}${on.length > 10 ? ', …' : ''})`, 'node_has_servers');
+      }
+      await svc.store.delete('GameNode', undefined, node.metadata.name, { resourceVersion: node.metadata.resourceVersion }).catch(async (err) => {
+        // Heartbeat status writes bump the version; the servers check above is what the precondition guards.
+        if ((err as { reason?: string }).reason !== 'Conflict') throw err;
+        await svc.store.delete('GameNode', undefined, node.metadata.name);
+      });
+      return c.json({ success: true, message: 'Node deleted' }, 200);
+    },
+  }),
+];

@@ -1,0 +1,172 @@
+// Catalyst servers ↔ GameServer. id = metadata.name (namespace svc.servers.namespace), uuid =
+// metadata.uid, name = displayName, status = status.phase, allocated* = the effective limits (the
+// server's, else its template's, else the defaults), usage figures = the hub's latest stats sample.
+import type { GameNode, GameServer, GameServerPhase, ServerPort, ServerTemplate } from '../../crds/types.ts';
+import type { AgentHub } from '../../controller/hub/agent-hub.ts';
+import { effectiveRequests } from '../../controller/scheduling/resources.ts';
+import { requestedPorts } from '../../controller/scheduling/ports.ts';
+import { badRequest, forbidden } from '../http/errors.ts';
+import { latest, MiB } from './common.ts';
+
+export function serverPhase(s: GameServer): GameServerPhase {
+  return s.status?.phase ?? (s.spec?.suspended ? 'suspended' : 'stopped');
+}
+
+const STOPPED_PHASES: ReadonlySet<GameServerPhase> = new Set(['stopped', 'crashed', 'error', 'suspended']);
+
+/** Stopped now and meant to stay stopped: resources, ports and deletion may change. */
+export function isStopped(s: GameServer): boolean {
+  return STOPPED_PHASES.has(serverPhase(s)) && (s.spec?.state !== 'Running' || !!s.spec?.suspended);
+}
+
+export function mustBeStopped(s: GameServer, what: string): void {
+  if (!isStopped(s)) throw badRequest(`Server must be stopped ${what} (status: ${serverPhase(s)}${s.spec?.state === 'Running' && STOPPED_PHASES.has(serverPhase(s)) ? ', desired state Running' : ''}); stop it first`, 'server_not_stopped');
+}
+
+/** The bindings in effect (status.ports, with allocated host ports) once admitted, else what it asks for. */
+export function effectivePorts(s: GameServer, template: ServerTemplate | undefined): ServerPort[] {
+  if (s.status?.nodeName && s.status.ports?.length && !s.spec?.ports) return s.status.ports.map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' }));
+  const requested = requestedPorts(s, template);
+  // spec.ports given: fill allocated host ports from status where the spec leaves them to the allocator.
+  return requested.map((p) => {
+    if (p.hostPort) return p;
+    const got = s.status?.ports?.find((q) => q.containerPort === p.containerPort && (q.protocol ?? 'TCP') === p.protocol);
+    return got?.hostPort ? { ...p, hostPort: got.hostPort } : p;
+  });
+}
+
+export function toAllocation(p: ServerPort): Record<string, unknown> {
+  return { containerPort: p.containerPort, hostPort: p.hostPort || null, protocol: p.protocol ?? 'TCP', isPrimary: !!p.primary, ...(p.name ? { name: p.name } : {}) };
+}
+
+export interface ServerView {
+  template?: ServerTemplate;
+  node?: GameNode;
+  hub?: AgentHub;
+  /** Full detail (GET one): environment, node and template embedded. */
+  detail?: boolean;
+  /** Show the values of variables the template hides from owners (userViewable: false). */
+  revealSecrets?: boolean;
+}
+
+/** Live usage from the hub's latest sample, only while a container runs (a stopped server uses nothing). */
+export function usageOf(s: GameServer, hub: AgentHub | undefined): { cpuUsage: number; memoryUsageMb: number; networkSent: number; networkReceived: number; diskUsageMb: number | null; statsAt: string | null } {
+  const node = s.status?.nodeName;
+  const uid = s.metadata.uid;
+  const running = ['running', 'starting', 'stopping'].includes(serverPhase(s));
+  const sample = node && uid && running ? hub?.latestStats(node, uid) : undefined;
+  if (!sample) return { cpuUsage: 0, memoryUsageMb: 0, networkSent: 0, networkReceived: 0, diskUsageMb: null, statsAt: null };
+  return {
+    cpuUsage: Math.round(sample.cpuPercent * 10) / 10,
+    memoryUsageMb: Math.round(sample.memoryBytes / MiB),
+    networkSent: sample.networkTxBytes,
+    networkReceived: sample.networkRxBytes,
+    diskUsageMb: sample.disk ? Math.round(sample.disk.bytes / MiB) : null,
+    statsAt: new Date(sample.time).toISOString(),
+  };
+}
+
+export function visibleEnvironment(s: GameServer, template: ServerTemplate | undefined, reveal: boolean): Record<string, string> {
+  const env = { ...(s.spec?.environment ?? {}) };
+  if (reveal) return env;
+  for (const v of template?.spec?.variables ?? []) if (v.userViewable === false) delete env[v.name];
+  return env;
+}
+
+export function toCatalystServer(s: GameServer, view: ServerView = {}): Record<string, unknown> {
+  const spec = s.spec ?? ({ templateRef: '' } as NonNullable<GameServer['spec']>);
+  const st = s.status ?? {};
+  const req = effectiveRequests(s, view.template);
+  const ports = effectivePorts(s, view.template);
+  const primary = ports.find((p) => p.primary);
+  const nodeId = spec.nodeName ?? st.nodeName ?? null;
+  const container = nodeId && s.metadata.uid ? view.hub?.container(st.nodeName ?? nodeId, s.metadata.uid) : undefined;
+  const usage = usageOf(s, view.hub);
+  const ann = s.metadata.annotations ?? {};
+  const out: Record<string, unknown> = {
+    id: s.metadata.name,
+    uuid: s.metadata.uid,
+    name: spec.displayName ?? s.metadata.name,
+    description: spec.description ?? null,
+    nodeId,
+    templateId: spec.templateRef,
+    ownerId: spec.owner ?? null,
+    status: serverPhase(s),
+    desiredState: spec.state === 'Running' ? 'running' : 'stopped',
+    statusMessage: st.message ?? null,
+    suspended: !!spec.suspended,
+    suspensionReason: spec.suspended ? (spec.suspendReason ?? null) : null,
+    suspendedAt: spec.suspended ? (ann['gantry.dev/suspended-at'] ?? null) : null,
+    suspendedByUserId: spec.suspended ? (ann['gantry.dev/suspended-by'] ?? null) : null,
+    allocatedMemoryMb: req.memoryMb,
+    allocatedCpuCores: req.cpuCores,
+    allocatedDiskMb: req.diskMb,
+    primaryPort: primary?.containerPort ?? null,
+    primaryHostPort: primary?.hostPort || null,
+    address: st.address ?? null,
+    networkMode: spec.networkMode ?? 'bridge',
+    containerName: container?.containerName ?? null,
+    cpuUsage: usage.cpuUsage,
+    memoryUsageMb: usage.memoryUsageMb,
+    crashCount: st.crashCount ?? 0,
+    lastCrashAt: st.lastCrashAt ?? null,
+    restartPolicy: spec.restartPolicy?.policy ?? 'on-failure',
+    maxCrashCount: spec.restartPolicy?.maxCrashCount ?? 5,
+    createdAt: s.metadata.creationTimestamp,
+    updatedAt: latest(s.metadata.creationTimestamp, st.startedAt, st.lastCrashAt, st.installedAt, ann['gantry.dev/updated-at'], ...(st.conditions ?? []).map((c) => c.lastTransitionTime)) ?? s.metadata.creationTimestamp,
+  };
+  if (view.detail) {
+    const n = view.node;
+    out.node = nodeId ? { id: nodeId, name: n?.spec?.displayName ?? nodeId, hostname: n?.spec?.address ?? null, publicAddress: n?.spec?.publicAddress ?? n?.spec?.address ?? null, isOnline: n ? n.status?.phase === 'Online' : false } : null;
+    const t = view.template;
+    out.template = { id: spec.templateRef, name: t?.spec?.displayName ?? spec.templateRef, dockerImage: t?.spec?.image ?? null, found: !!t };
+    out.environment = visibleEnvironment(s, t, !!view.revealSecrets);
+    out.containerId = st.containerId ?? container?.containerId ?? null;
+    out.networkSent = usage.networkSent;
+    out.networkReceived = usage.networkReceived;
+    out.diskUsageMb = usage.diskUsageMb;
+    out.statsAt = usage.statsAt;
+    out.allocations = ports.map(toAllocation);
+    out.exitCode = st.exitCode ?? null;
+    out.startedAt = st.startedAt ?? null;
+    out.stopTimeoutSeconds = spec.stopTimeoutSeconds ?? 30;
+    out.image = spec.image ?? t?.spec?.image ?? null;
+    out.conditions = st.conditions ?? [];
+  }
+  return out;
+}
+
+/**
+ * Checks the variable values a caller sets against the template: required ones present (a template
+ * default counts), the values it sets matching their pattern, locked ones (userEditable: false) changed only by
+ * callers allowed to (`canEditLocked`). `env` is the whole resulting environment, `changed` the keys
+ * this call sets.
+ */
+export function checkVariables(template: ServerTemplate, env: Record<string, string>, changed: Iterable<string>, canEditLocked: boolean): void {
+  const vars = template.spec?.variables ?? [];
+  const changedSet = new Set(changed);
+  if (!canEditLocked) {
+    // The template's fixed environment is as locked as a non-editable variable: overriding it would
+    // get around the lock.
+    const names = new Set(vars.map((v) => v.name));
+    const fixed = Object.keys(template.spec?.environment ?? {}).filter((k) => !names.has(k) && changedSet.has(k));
+    const locked = [...vars.filter((v) => v.userEditable === false && changedSet.has(v.name)).map((v) => v.name), ...fixed];
+    if (locked.length) throw forbidden(`These template variables can only be changed by an administrator: ${locked.join(', ')}`, 'variable_locked');
+  }
+  const missing = vars.filter((v) => v.required && (env[v.name] === undefined || env[v.name] === '') && (v.default === undefined || v.default === '')).map((v) => v.name);
+  if (missing.length) throw badRequest(`Missing required template variables: ${missing.join(', ')}`, 'missing_variables');
+  // Only values this call sets: a template whose pattern was tightened later must not block
+  // unrelated edits (the reconciler reports the stale value in the server's status).
+  for (const v of vars) {
+    if (!v.pattern || !changedSet.has(v.name)) continue;
+    const value = env[v.name];
+    if (value === undefined) continue;
+    let re: RegExp;
+    try {
+      re = new RegExp(v.pattern);
+    } catch {
+      continue; // the template's own status reports a pattern that does not compile
+    }
+    if (!re.test(value)) throw badRequest(`Invalid value for template variable ${v.name}: "${value.slice(0, 100)}" does not match ${v.pattern}`, 'invalid_variable');
+  }
+}
