@@ -4,6 +4,7 @@
 // whose every grant they hold themselves, and may only change or delete a user whose permissions they
 // hold. Otherwise user.update alone would be a path to `*` (give yourself the admin role, or reset an
 // administrator's password).
+import type { GameServer } from '../../crds/types.ts';
 import { ADMIN_ROLE, checkGrants, type AccountStore, type Role, type User } from '../auth/accounts.ts';
 import { badRequest, conflict, forbidden } from '../http/errors.ts';
 import { ok, route, type RouteSpec } from '../http/route.ts';
@@ -170,7 +171,7 @@ export const userRoutes: RouteSpec[] = [
     summary: 'Delete a user (not yourself, not the last administrator)',
     tag: 'users',
     access: { permission: 'user.delete' },
-    responses: { 200: 'deleted', 400: 'yourself', 403: 'the user holds more than you', 409: 'the last administrator' },
+    responses: { 200: 'deleted', 400: 'yourself', 403: 'the user holds more than you', 409: 'the last administrator, or the user still owns servers' },
     handler: async ({ c, svc, principal, params, audit }) => {
       const target = svc.accounts.requireUser(params.userId!);
       audit.resourceType = 'user';
@@ -178,6 +179,12 @@ export const userRoutes: RouteSpec[] = [
       audit.metadata.username = target.username;
       if (target.id === principal!.userId) throw badRequest('you cannot delete your own account', 'self');
       checkCanManage(svc.accounts, principal!, target, 'delete');
+      // A server whose owner vanished would be nobody's: refuse until they are given away or deleted.
+      const owned = (await svc.store.list<GameServer>('GameServer')).items.filter((g) => g.spec?.owner === target.id);
+      if (owned.length) {
+        const names = owned.slice(0, 5).map((g) => g.metadata.name).join(', ');
+        throw conflict(`${target.username} owns ${owned.length} server(s) (${names}${owned.length > 5 ? ', …' : ''}): give them to another user (PUT /api/servers/:id {ownerId}) or delete them first`, 'owns_servers');
+      }
       await svc.accounts.deleteUser(target.id);
       return ok(c, undefined, 200, { message: 'User deleted' });
     },

@@ -133,4 +133,26 @@ describe('users and roles API', () => {
     expect((await call('PUT', `/api/admin/users/${victim.userId}`, { roleIds: ['user', helpers.body.data.id] }, mgr.token)).status).toBe(200);
     expect((await call('DELETE', `/api/admin/users/${victim.userId}`, undefined, mgr.token)).status).toBe(200);
   });
+
+  it('refuses to delete a user who owns servers until staff give them away (ownerId), then deletes', async () => {
+    const admin = await signInAdmin(svc);
+    const carol = await signIn(svc, 'carol');
+    const dave = await signIn(svc, 'dave');
+    await env.store.create({ apiVersion: 'gantry.dev/v1alpha1', kind: 'ServerTemplate', metadata: { name: 'tiny' }, spec: { image: 'busybox', startCommand: 'sleep 1' } });
+    const created = await call('POST', '/api/servers', { name: 'Carol SMP', templateId: 'tiny', ownerId: carol.userId }, admin.token);
+    expect(created.status).toBe(201);
+    const id = created.body.data.id;
+    expect((await env.store.get<any>('GameServer', 'default', id)).spec.owner).toBe(carol.userId);
+    // Owners cannot pick owners.
+    expect((await call('PUT', `/api/servers/${id}`, { ownerId: dave.userId }, carol.token)).status).toBe(403);
+    const refused = await call('DELETE', `/api/admin/users/${carol.userId}`, undefined, admin.token);
+    expect(refused).toMatchObject({ status: 409, body: { reason: 'owns_servers' } });
+    expect(refused.body.message).toContain(id);
+    expect((await call('PUT', `/api/servers/${id}`, { ownerId: 'nobody' }, admin.token)).status).toBe(400);
+    expect((await call('PUT', `/api/servers/${id}`, { ownerId: dave.userId }, admin.token)).status).toBe(200);
+    expect((await env.store.get<any>('GameServer', 'default', id)).spec.owner).toBe(dave.userId);
+    expect((await call('GET', `/api/servers/${id}`, undefined, carol.token)).status).toBe(404);
+    expect((await call('GET', `/api/servers/${id}`, undefined, dave.token)).status).toBe(200);
+    expect((await call('DELETE', `/api/admin/users/${carol.userId}`, undefined, admin.token)).status).toBe(200);
+  });
 });

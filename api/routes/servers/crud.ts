@@ -5,7 +5,8 @@ import { API_VERSION } from '../../../crds/resource.ts';
 import { allocatePorts, usedPorts } from '../../../controller/scheduling/ports.ts';
 import { route, ok, done, type RouteSpec } from '../../http/route.ts';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../../http/errors.ts';
-import { can } from '../../rbac/access.ts';
+import { can, type Principal } from '../../rbac/access.ts';
+import type { ApiServices } from '../../http/services.ts';
 import { SERVER_PERMISSIONS } from '../../rbac/permissions.ts';
 import { resourceName } from '../../catalyst/common.ts';
 import { checkVariables, mustBeStopped, serverPhase, toCatalystServer } from '../../catalyst/servers.ts';
@@ -36,6 +37,7 @@ const createBody = {
     restartPolicy: { type: 'string', enum: ['always', 'on-failure', 'never'] },
     maxCrashCount: { type: 'integer', minimum: 0, maximum: 1000 },
     stopTimeoutSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+    ownerId: { type: 'string', minLength: 1, maxLength: 64, description: 'Create the server for another user (needs the global server.update); default: the caller' },
   },
 };
 
@@ -50,8 +52,17 @@ const updateBody = {
     allocatedCpuCores: { type: 'number', minimum: 0.1, maximum: 1024 },
     allocatedDiskMb: { type: 'integer', minimum: 0, maximum: 104857600 },
     stopTimeoutSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+    ownerId: { type: 'string', minLength: 1, maxLength: 64, description: 'Give the server to another user (needs the global server.update)' },
   },
 };
+
+/** The owner a body names, checked: only staff (global server.update) may set it, and the user must exist. */
+function ownerFrom(svc: ApiServices, principal: Principal, ownerId: string | undefined): string | undefined {
+  if (ownerId === undefined) return undefined;
+  if (!can(principal, 'server.update')) throw forbidden('Choosing a server\'s owner needs the global server.update permission', 'missing_permission');
+  if (!svc.accounts.getUser(ownerId)) throw badRequest(`ownerId: no user "${ownerId}"`);
+  return ownerId;
+}
 
 function portsFrom(body: { primaryPort?: number; portBindings?: Record<string, number> }, templatePorts: { containerPort: number; protocol?: 'TCP' | 'UDP'; name?: string }[]): ServerPort[] | undefined {
   if (body.portBindings) {
@@ -140,7 +151,8 @@ export const serverCrudRoutes: RouteSpec[] = [
 
       const env: Record<string, string> = body.environment ?? {};
       checkVariables(template, env, Object.keys(env), can(principal!, 'server.update'));
-      const spec: GameServerSpec = { templateRef: template.metadata.name, displayName: body.name, owner: principal!.userId, state: 'Stopped' };
+      const owner = ownerFrom(svc, principal!, body.ownerId) ?? principal!.userId;
+      const spec: GameServerSpec = { templateRef: template.metadata.name, displayName: body.name, owner, state: 'Stopped' };
       if (body.description !== undefined) spec.description = body.description;
       if (node) spec.nodeName = node.metadata.name;
       const resources: NonNullable<GameServerSpec['resources']> = {};
@@ -182,6 +194,7 @@ export const serverCrudRoutes: RouteSpec[] = [
       const name = server!.metadata.name;
       const template = await findTemplate(svc, server!.spec?.templateRef ?? '');
       const changesLimits = ['allocatedMemoryMb', 'allocatedCpuCores', 'allocatedDiskMb'].some((k) => body[k] !== undefined);
+      const newOwner = ownerFrom(svc, principal!, body.ownerId);
       if (changesLimits && !can(principal!, 'server.update')) {
         throw forbidden('Changing resource limits needs the global server.update permission (owners and subusers cannot change their own limits)', 'missing_permission');
       }
@@ -190,6 +203,11 @@ export const serverCrudRoutes: RouteSpec[] = [
         if (body.name !== undefined) spec.displayName = body.name;
         if (body.description !== undefined) spec.description = body.description;
         if (body.stopTimeoutSeconds !== undefined) spec.stopTimeoutSeconds = body.stopTimeoutSeconds;
+        if (newOwner !== undefined && newOwner !== current.spec?.owner) {
+          spec.owner = newOwner;
+          audit.metadata.previousOwner = current.spec?.owner ?? null;
+          audit.metadata.owner = newOwner;
+        }
         if (body.environment !== undefined) {
           if (!template) throw badRequest(`the server's template "${current.spec?.templateRef}" is missing; its variables cannot be checked`);
           const env: Record<string, string> = { ...(current.spec?.environment ?? {}) };
