@@ -1,0 +1,199 @@
+// What one Schedule step does to its GameServer. Lifecycle steps are spec edits (the same ones the
+// REST facade makes) followed by a wait for the GameServer controller to reach the goal, so the next
+// step (a console command after a restart) meets the server in the state it expects.
+//
+// Decisions:
+// - restart on a server whose spec.state is Stopped is SKIPPED (success, skipped: true): a schedule
+//   must not bring back a server its operator stopped (the GameServer controller treats a restart
+//   trigger on a Stopped server the same way). Use a start step to start it.
+// - command on a server that is not running fails with a message naming its phase; continueOnFailure
+//   decides whether later steps run.
+// - backup creates a Backup owned by the Schedule (labelled gantry.dev/schedule) and succeeds once it
+//   is created: the Backup controller does the work, and the Backup's own status tells how it went.
+//   Then retention deletes this Schedule's Backups beyond backupRetention.keep, newest kept.
+import type { Backup, GameServer, Schedule, ScheduleStep, ScheduleStepResult } from '../../../crds/types.ts';
+import type { Logger } from '../../../lib/log.ts';
+import type { Clock } from '../../runtime/workqueue.ts';
+import type { ResourceStore } from '../../store/types.ts';
+import { StoreError } from '../../store/errors.ts';
+
+export const LABEL_SCHEDULE = 'gantry.dev/schedule';
+/** When the schedule's clock made the Backup (ms precision; creationTimestamp has only seconds). */
+export const ANNOTATION_SCHEDULED_AT = 'gantry.dev/scheduled-at';
+
+export interface StepContext {
+  store: ResourceStore;
+  /** Sends a console line to the server's container on its node. */
+  sendCommand(node: string, uid: string, line: string): Promise<void>;
+  clock: Clock;
+  log: Logger;
+  signal: AbortSignal;
+  /** How long start/stop/restart/kill wait for the server to reach the goal. */
+  waitTimeoutMs: number;
+  pollMs: number;
+  schedule: Schedule;
+  /** The scheduled time of the run (names and annotates backups). */
+  scheduledTime: Date;
+}
+
+export class AbortedError extends Error {
+  constructor(why: string) {
+    super(why);
+    this.name = 'AbortedError';
+  }
+}
+
+/** Waits ms on the clock; rejects with AbortedError when the signal fires. */
+export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new AbortedError(String(signal.reason ?? 'aborted')));
+    const onAbort = () => {
+      clock.clearTimeout(h);
+      reject(new AbortedError(String(signal.reason ?? 'aborted')));
+    };
+    const h = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const ok = (step: ScheduleStep, message: string, skipped = false): ScheduleStepResult => ({ action: step.action, success: true, message, ...(skipped ? { skipped } : {}) });
+const fail = (step: ScheduleStep, message: string): ScheduleStepResult => ({ action: step.action, success: false, message });
+
+async function getServer(ctx: StepContext): Promise<GameServer> {
+  const ns = ctx.schedule.metadata.namespace ?? 'default';
+  return ctx.store.get<GameServer>('GameServer', ns, ctx.schedule.spec!.serverRef);
+}
+
+async function waitServer(ctx: StepContext, what: string, done: (s: GameServer) => boolean): Promise<{ ok: true } | { ok: false; last?: GameServer }> {
+  const end = ctx.clock.now() + ctx.waitTimeoutMs;
+  let last: GameServer | undefined;
+  for (;;) {
+    last = await getServer(ctx).catch((err) => {
+      if (err instanceof StoreError && err.code === 404) throw new Error(`GameServer ${ctx.schedule.spec!.serverRef} was deleted while waiting for ${what}`);
+      return last;
+    });
+    if (last && done(last)) return { ok: true };
+    if (ctx.clock.now() >= end) return { ok: false, last };
+    await sleep(ctx.clock, ctx.pollMs, ctx.signal);
+  }
+}
+
+const phaseOf = (s?: GameServer) => s?.status?.phase ?? 'unknown';
+const timeoutMsg = (ctx: StepContext, what: string, s?: GameServer) =>
+  `the server did not become ${what} within ${Math.round(ctx.waitTimeoutMs / 1000)} s (phase ${phaseOf(s)}${s?.status?.message ? `: ${s.status.message}` : ''})`;
+
+/** Runs one step; never throws except AbortedError (the run was replaced or the Schedule deleted). */
+export async function runStep(step: ScheduleStep, index: number, ctx: StepContext): Promise<ScheduleStepResult> {
+  try {
+    return await runStepUnsafe(step, index, ctx);
+  } catch (err) {
+    if (err instanceof AbortedError) throw err;
+    const e = err as Error & { code?: number };
+    if (err instanceof StoreError && e.code === 404) return fail(step, `GameServer ${ctx.schedule.spec!.serverRef} not found in namespace ${ctx.schedule.metadata.namespace ?? 'default'}`);
+    return fail(step, e.message);
+  }
+}
+
+async function runStepUnsafe(step: ScheduleStep, index: number, ctx: StepContext): Promise<ScheduleStepResult> {
+  const { store } = ctx;
+  const ns = ctx.schedule.metadata.namespace ?? 'default';
+  const name = ctx.schedule.spec!.serverRef;
+  const patch = (spec: Record<string, unknown>) => store.patch<GameServer>('GameServer', ns, name, { spec });
+  const stamp = () => new Date(ctx.clock.now()).toISOString();
+  const server = step.action === 'backup' ? undefined : await getServer(ctx);
+  const suspended = server?.spec?.suspended;
+
+  switch (step.action) {
+    case 'command': {
+      const phase = phaseOf(server);
+      if (phase !== 'running') return fail(step, `server ${name} is not running (phase ${phase}); command "${step.payload}" not sent`);
+      const node = server!.status?.nodeName;
+      if (!node) return fail(step, `server ${name} has no node; command not sent`);
+      await ctx.sendCommand(node, server!.metadata.uid!, step.payload ?? '');
+      return ok(step, `sent "${step.payload}"`);
+    }
+    case 'start': {
+      if (suspended) return fail(step, `server ${name} is suspended; not started`);
+      if (server!.spec?.state === 'Running' && phaseOf(server) === 'running') return ok(step, 'already running');
+      await patch({ state: 'Running' });
+      const r = await waitServer(ctx, 'running', (s) => phaseOf(s) === 'running');
+      return r.ok ? ok(step, 'started') : fail(step, timeoutMsg(ctx, 'running', r.last));
+    }
+    case 'stop': {
+      if (server!.spec?.state === 'Stopped' && phaseOf(server) === 'stopped') return ok(step, 'already stopped');
+      await patch({ state: 'Stopped' });
+      const r = await waitServer(ctx, 'stopped', (s) => phaseOf(s) === 'stopped' || phaseOf(s) === 'crashed');
+      return r.ok ? ok(step, 'stopped') : fail(step, timeoutMsg(ctx, 'stopped', r.last));
+    }
+    case 'restart': {
+      if (suspended) return fail(step, `server ${name} is suspended; not restarted`);
+      if (server!.spec?.state !== 'Running') return ok(step, `server ${name} is Stopped (spec.state); restart skipped: a schedule does not start a server its operator stopped (use a start step)`, true);
+      const at = stamp();
+      const startedBefore = server!.status?.startedAt;
+      await patch({ restartedAt: at });
+      const r = await waitServer(
+        ctx,
+        'running again',
+        (s) => !!s.status?.handledRestartedAt && s.status.handledRestartedAt >= at && phaseOf(s) === 'running' && s.status.startedAt !== startedBefore,
+      );
+      return r.ok ? ok(step, 'restarted') : fail(step, timeoutMsg(ctx, 'running again', r.last));
+    }
+    case 'kill': {
+      const at = stamp();
+      await patch({ killedAt: at, state: 'Stopped' });
+      const r = await waitServer(ctx, 'stopped', (s) => !!s.status?.handledKilledAt && s.status.handledKilledAt >= at && !['running', 'starting', 'stopping'].includes(phaseOf(s)));
+      return r.ok ? ok(step, 'killed') : fail(step, timeoutMsg(ctx, 'stopped', r.last));
+    }
+    case 'backup':
+      return backupStep(step, index, ctx);
+  }
+  return fail(step, `unknown action "${String((step as ScheduleStep).action)}"`);
+}
+
+async function backupStep(step: ScheduleStep, index: number, ctx: StepContext): Promise<ScheduleStepResult> {
+  const sched = ctx.schedule;
+  const ns = sched.metadata.namespace ?? 'default';
+  const at = new Date(ctx.clock.now()).toISOString();
+  const created = await ctx.store.create<Backup>({
+    apiVersion: 'gantry.dev/v1alpha1',
+    kind: 'Backup',
+    metadata: {
+      // A random suffix: two runs within one second, or two backup steps in one run, never collide.
+      generateName: `${sched.metadata.name.slice(0, 200)}-`,
+      namespace: ns,
+      labels: { [LABEL_SCHEDULE]: sched.metadata.name.slice(0, 63) },
+      annotations: { [ANNOTATION_SCHEDULED_AT]: at, 'gantry.dev/schedule-step': String(index) },
+      ownerReferences: [{ apiVersion: sched.apiVersion, kind: 'Schedule', name: sched.metadata.name, uid: sched.metadata.uid!, controller: true }],
+    } as unknown as Backup['metadata'],
+    spec: { serverRef: sched.spec!.serverRef, ...(step.payload ? { note: step.payload } : {}) },
+  });
+  let msg = `created Backup ${created.metadata.name}`;
+  const keep = sched.spec!.backupRetention?.keep;
+  if (keep) {
+    const deleted = await applyRetention(ctx.store, sched, keep);
+    if (deleted.length) msg += `; retention ${keep}: deleted ${deleted.join(', ')}`;
+  }
+  return ok(step, msg);
+}
+
+/** Deletes the Schedule's Backups beyond the `keep` newest; returns the names deleted. */
+export async function applyRetention(store: ResourceStore, sched: Schedule, keep: number): Promise<string[]> {
+  const ns = sched.metadata.namespace ?? 'default';
+  const list = await store.list<Backup>('Backup', { namespace: ns, labelSelector: `${LABEL_SCHEDULE}=${sched.metadata.name.slice(0, 63)}` });
+  const mine = list.items.filter((b) => !b.metadata.deletionTimestamp && (b.metadata.ownerReferences ?? []).some((r) => r.kind === 'Schedule' && r.uid === sched.metadata.uid));
+  const when = (b: Backup) => b.metadata.annotations?.[ANNOTATION_SCHEDULED_AT] ?? b.metadata.creationTimestamp ?? '';
+  mine.sort((a, b) => when(b).localeCompare(when(a)) || b.metadata.name.localeCompare(a.metadata.name));
+  const deleted: string[] = [];
+  for (const b of mine.slice(keep)) {
+    try {
+      await store.delete('Backup', ns, b.metadata.name);
+      deleted.push(b.metadata.name);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 404)) throw err;
+    }
+  }
+  return deleted;
+}
