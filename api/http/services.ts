@@ -5,6 +5,8 @@ import type { ResourceStore } from '../../controller/store/types.ts';
 import type { EventRecorder } from '../../controller/events/recorder.ts';
 import type { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
+import type { MetricsHistory } from '../../controller/metrics/history.ts';
+import type { AlertService } from '../../controller/alerts/service.ts';
 import { isStoreError } from '../../controller/store/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { AccountStore } from '../auth/accounts.ts';
@@ -41,6 +43,10 @@ export interface ApiServices {
   /** Present in embedded/controller mode: live state, console, files. */
   hub?: AgentHub;
   nodes?: NodeEnrollment;
+  /** Stats and health history (embedded/controller mode); routes answer empty histories without it. */
+  metrics?: MetricsHistory;
+  /** Fired alerts (embedded/controller mode); routes answer no alerts without it. */
+  alerts?: AlertService;
   publicUrl?: string;
   trustProxy?: boolean;
   startedAt: Date;
@@ -64,7 +70,18 @@ export class ServerDirectory {
     }
   }
 
+  private cached?: { rv: string; items: GameServer[] };
+
+  /**
+   * Every server of the namespace. Reused while the store's revision has not moved (any committed write
+   * moves it), so a burst of list calls costs one query and is never stale. Callers must not mutate
+   * the objects.
+   */
   async list(): Promise<GameServer[]> {
-    return (await this.store.list<GameServer>('GameServer', { namespace: this.namespace })).items;
+    const rv = await this.store.currentResourceVersion();
+    if (this.cached?.rv === rv) return this.cached.items;
+    const list = await this.store.list<GameServer>('GameServer', { namespace: this.namespace });
+    this.cached = { rv: list.resourceVersion, items: list.items };
+    return list.items;
   }
 }
