@@ -6,6 +6,8 @@ import type { ResourceStore } from '../controller/store/types.ts';
 import type { EventRecorder } from '../controller/events/recorder.ts';
 import type { NodeEnrollment } from '../controller/nodes/enrollment.ts';
 import type { AgentHub } from '../controller/hub/agent-hub.ts';
+import type { MetricsHistory } from '../controller/metrics/history.ts';
+import type { AlertService } from '../controller/alerts/service.ts';
 import type { Logger } from '../lib/log.ts';
 import { AccountStore } from './auth/accounts.ts';
 import { Authenticator } from './auth/authenticate.ts';
@@ -26,6 +28,8 @@ export interface OpenApiOptions {
   log: Logger;
   hub?: AgentHub;
   nodes?: NodeEnrollment;
+  metrics?: MetricsHistory;
+  alerts?: AlertService;
   publicUrl?: string;
   trustProxy?: boolean;
   limits?: Partial<ApiLimits>;
@@ -56,6 +60,8 @@ export async function openApiServices(opts: OpenApiOptions): Promise<ApiServices
     servers: new ServerDirectory(opts.store, opts.namespace ?? 'default'),
     hub: opts.hub,
     nodes: opts.nodes,
+    metrics: opts.metrics,
+    alerts: opts.alerts,
     publicUrl: opts.publicUrl,
     trustProxy: opts.trustProxy,
     startedAt: new Date(now()),

@@ -11,6 +11,9 @@ import { adminRoutes } from './admin.ts';
 import { authRoutes } from './auth.ts';
 import { accountRoutes } from './account.ts';
 import { userRoutes } from './users.ts';
+import { taskRoutes } from './tasks.ts';
+import { alertRoutes } from './alerts.ts';
+import { metricsRoutes } from './metrics.ts';
 
 const ROUTES: RouteSpec[] = [
   ...authRoutes,
@@ -22,6 +25,9 @@ const ROUTES: RouteSpec[] = [
   ...serverRoutes,
   ...logRoutes,
   ...adminRoutes,
+  ...taskRoutes,
+  ...alertRoutes,
+  ...metricsRoutes,
 ];
 
 /** Routes outside the declared list (served by their own modules), documented for completeness. */
