@@ -24,6 +24,11 @@ import { DockerRuntime } from './runtime/docker-runtime.ts';
 import { EventWatcher, type ObservedContainer } from './runtime/events.ts';
 import { HealthReporter } from './runtime/health.ts';
 import { StatsSampler, targetsFromObserved } from './runtime/stats.ts';
+import { ByteStreams } from '../lib/byte-streams.ts';
+import { createFileHandlers } from './files/handlers.ts';
+import type { ArchiveLimits } from './files/archive.ts';
+import { LABEL_DATA_DIR } from './runtime/spec.ts';
+import { recoverBackupState } from './backups/manager.ts';
 
 export type ConnectionTuning = Pick<
   ConnectionOptions,
@@ -47,6 +52,8 @@ export interface AgentOptions {
   statsIntervalMs?: number;
   /** Console throttle until the controller sets one (default: 2000 lines/s per server). */
   consoleThrottle?: ThrottleOptions | false;
+  /** File manager limits: upload size (default 100 MiB), decompression (agent/files/archive.ts). */
+  files?: { maxUploadBytes?: number; archiveLimits?: Partial<ArchiveLimits> };
 }
 
 export interface AgentEvents {
@@ -64,6 +71,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly health: HealthReporter;
   readonly connection: AgentConnection;
   readonly rpc: RpcDispatcher;
+  /** File upload/download streams over the controller connection. */
+  readonly streams: ByteStreams;
   private readonly log: Logger;
   private readonly consoles = new Map<string, ServerConsole>();
   private readonly attaching = new Set<string>();
@@ -97,10 +106,24 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.watcher = new EventWatcher({ docker: this.docker, scopeLabels: scope, log: this.log.child({ component: 'agent.events' }) });
     this.sampler = new StatsSampler({ docker: this.docker, targets: () => targetsFromObserved(this.watcher.current.values()), onSample: () => {}, log: this.log.child({ component: 'agent.stats' }) });
     this.health = new HealthReporter({ docker: this.docker, dataRoot: this.dataDir, scopeLabels: scope });
+    this.streams = new ByteStreams({
+      control: (msg) => this.connection.sendStreamControl(msg),
+      data: (frame) => this.connection.sendStreamData(frame),
+    });
     this.rpc = new RpcDispatcher({
       log: this.log.child({ component: 'agent.rpc' }),
-      handlers: createRuntimeHandlers({
+      handlers: {
+        ...createFileHandlers({
+          serversRoot: this.serversRoot,
+          dataDirOf: async (uid) => (this.watcher.current.get(uid) ?? (await this.runtime.inspect(uid)))?.labels?.[LABEL_DATA_DIR],
+          streams: this.streams,
+          maxUploadBytes: opts.files?.maxUploadBytes,
+          archiveLimits: opts.files?.archiveLimits,
+          log: this.log.child({ component: 'agent.files' }),
+        }),
+        ...createRuntimeHandlers({
         runtime: this.runtime,
+        streams: this.streams,
         serversRoot: this.serversRoot,
         log: this.log.child({ component: 'agent.rpc' }),
         touch: (uid) => this.consoleOf(uid),
@@ -109,7 +132,8 @@ export class Agent extends EventEmitter<AgentEvents> {
           if (n > 0) this.installing.set(uid, n);
           else this.installing.delete(uid);
         },
-      }),
+        }),
+      },
     });
     this.connection = new AgentConnection({
       ...opts.connection,
@@ -119,10 +143,16 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: this.log.child({ component: 'agent.connection' }),
       health: () => this.health.report(),
       onRequest: (req) => this.rpc.dispatch(req),
+      onStreamData: (frame) => this.streams.onData(frame),
+      onStreamControl: (msg) => this.streams.onControl(msg),
     });
+    this.connection.on('disconnected', ({ reason }) => this.streams.closeAll(`controller connection lost: ${reason}`));
     this.connection.on('welcome', (w) => this.applySettings(w));
     this.connection.on('ready', (w) => this.emit('ready', w));
-    this.connection.on('rejected', (r) => this.emit('rejected', r));
+    this.connection.on('rejected', (r) => {
+      this.streams.closeAll(`controller refused this agent: ${r.message}`);
+      this.emit('rejected', r);
+    });
     this.watcher.on('state', (s) => this.onState(s));
     this.watcher.on('connected', () => this.onWatcherConnected());
   }
@@ -134,6 +164,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     await mkdir(this.serversRoot, { recursive: true });
     await mkdir(path.join(this.dataDir, 'work'), { recursive: true });
+    // Before any request: undo or finish what a killed backup/restore left (partial archives, a swap).
+    await recoverBackupState({ serversRoot: this.serversRoot, backupsRoot: path.join(this.dataDir, 'backups'), log: this.log.child({ component: 'agent.backups' }) });
     await this.waitForDocker();
     if (this.stopped) return;
     const adopted = await this.runtime.adopt();
@@ -167,6 +199,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.stopped = true;
     this.stopSignal.abort();
     this.connection.close();
+    this.streams.closeAll('agent shutting down');
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.statsTimer = undefined;
     this.sampler.stop();

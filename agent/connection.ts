@@ -37,6 +37,7 @@ import {
   type Parsed,
   type RequestMessage,
   type ResponseMessage,
+  type StreamMessage,
   type WelcomeMessage,
 } from './protocol.ts';
 import type { ObservedContainer } from './runtime/events.ts';
@@ -124,6 +125,9 @@ export interface ConnectionOptions {
   maxBufferedBytes?: number;
   /** A welcomed connection that lasted this long resets the backoff (default 5 s). */
   stableMs?: number;
+  /** Byte streams (file transfers, lib/byte-streams.ts): binary data frames and `stream` control messages. */
+  onStreamData?: (frame: Buffer) => void;
+  onStreamControl?: (msg: StreamMessage) => void;
 }
 
 export interface ConnectionEvents {
@@ -352,6 +356,10 @@ export class AgentConnection extends EventEmitter<ConnectionEvents> {
       headers: { Authorization: `Bearer ${this.credential}`, 'User-Agent': `gantry-agent/${this.opts.agentVersion ?? GANTRY_VERSION}` },
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: this.opts.handshakeTimeoutMs ?? 15_000,
+      // Masking protects proxies from browser-made frames; for this non-browser client it only costs
+      // a JS XOR loop over every byte on both ends (no bufferutil), which halved file download speed.
+      // ws skips it on both ends for an all-zero mask.
+      generateMask: (mask: Buffer) => void mask.fill(0),
     });
     this.ws = ws;
     let ended = false;
@@ -399,6 +407,10 @@ export class AgentConnection extends EventEmitter<ConnectionEvents> {
       if (this.ws !== ws) return;
       this.lastReceived = Date.now();
       this.counters.framesIn++;
+      if (isBinary && this.opts.onStreamData && this._state === 'ready') {
+        this.opts.onStreamData(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+        return;
+      }
       this.onFrame(ws, isBinary ? '\u0000binary' : data.toString());
     });
     ws.on('ping', () => (this.lastReceived = Date.now()));
@@ -476,6 +488,9 @@ export class AgentConnection extends EventEmitter<ConnectionEvents> {
       case 'error':
         this.log.warn('the controller refused a message', { message: msg.message, ref: msg.ref });
         return;
+      case 'stream':
+        this.opts.onStreamControl?.(msg);
+        return;
       case 'request': {
         const req = msg;
         this.opts.onRequest(req).then(
@@ -536,6 +551,22 @@ export class AgentConnection extends EventEmitter<ConnectionEvents> {
       }
     }, this.heartbeatMs);
     this.heartbeatTimer.unref?.();
+  }
+
+  /** A byte-stream control message; false when not connected (the stream is lost). */
+  sendStreamControl(msg: StreamMessage): boolean {
+    if (!this.ready || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.send(msg);
+    return true;
+  }
+
+  /** A byte-stream data frame (binary); false when not connected. */
+  sendStreamData(frame: Buffer): boolean {
+    const ws = this.ws;
+    if (!this.ready || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    this.counters.framesOut++;
+    ws.send(frame, { binary: true });
+    return true;
   }
 
   private send(msg: AgentMessage): void {

@@ -7,6 +7,7 @@ import type { ContainerSpec, InstallSpec } from './runtime/spec.ts';
 import type { ObservedContainer } from './runtime/events.ts';
 import type { StatsSample } from './runtime/stats.ts';
 import type { HealthReport } from './runtime/health.ts';
+import type { FileEntry } from './files/server-files.ts';
 
 /** Bumped on any incompatible change; the hub refuses agents speaking another major version. */
 export const PROTOCOL_VERSION = 1;
@@ -121,8 +122,18 @@ export interface ErrorMessage {
   ref?: string;
 }
 
-export type AgentMessage = HelloMessage | SnapshotMessage | ContainerMessage | StatsMessage | HealthMessage | ConsoleMessage | PingMessage | PongMessage | ResponseMessage | ErrorMessage;
-export type ControllerMessage = WelcomeMessage | RequestMessage | PingMessage | PongMessage | ErrorMessage;
+/** Either side: flow control of a byte stream (file upload/download). The bytes travel in binary
+ *  frames `[0x01][id u32 BE][payload]`; lib/byte-streams.ts implements both ends. */
+export interface StreamMessage {
+  type: 'stream';
+  id: number;
+  op: 'credit' | 'end' | 'abort';
+  bytes?: number;
+  error?: RpcErrorBody;
+}
+
+export type AgentMessage = HelloMessage | SnapshotMessage | ContainerMessage | StatsMessage | HealthMessage | ConsoleMessage | PingMessage | PongMessage | ResponseMessage | ErrorMessage | StreamMessage;
+export type ControllerMessage = WelcomeMessage | RequestMessage | PingMessage | PongMessage | ErrorMessage | StreamMessage;
 
 // ---------------------------------------------------------------------------------------------
 // RPC: methods the controller calls on an agent, with their params and results.
@@ -139,6 +150,84 @@ export interface RpcParams {
   inspect: { uid: string };
   list: Record<string, never>;
   consoleHistory: { uid: string; lines?: number };
+  'backup.create': BackupCreateParams;
+  /** uid (the server's) is optional: the agent finds the archive by backupUid alone. */
+  'backup.delete': { uid?: string; backupUid: string };
+  'restore.run': RestoreRunParams;
+  /** Streams a finished backup archive (byte stream `streamId`, `window` = the sender's first credit);
+   *  the archive is named by uids, never by path. */
+  'backup.download': { serverUid: string; backupUid: string; streamId: number; window: number };
+  // Files (agent/files/): paths are relative to the server's data dir (`/` = its root). The agent finds
+  // the data dir from the server's container; `dataDir` (as in ContainerSpec.dataDir, confined to the
+  // node's servers root) is for servers without a container yet.
+  'files.list': FilesTarget & { path: string };
+  'files.stat': FilesTarget & { path: string };
+  /** Text content (UTF-8), at most maxBytes (default and ceiling 2 MiB: bigger files are downloaded). */
+  'files.read': FilesTarget & { path: string; maxBytes?: number };
+  'files.write': FilesTarget & { path: string; content: string };
+  'files.create': FilesTarget & { path: string; isDirectory?: boolean; content?: string };
+  'files.delete': FilesTarget & { paths: string[] };
+  'files.rename': FilesTarget & { from: string; to: string; overwrite?: boolean };
+  'files.copy': FilesTarget & { from: string; to: string };
+  'files.chmod': FilesTarget & { path: string; mode: number };
+  'files.compress': FilesTarget & { paths: string[]; destination: string };
+  'files.decompress': FilesTarget & { archivePath: string; targetPath: string };
+  /** Opens byte stream `streamId` from the agent; `window` = credit the sender starts with. */
+  'files.download': FilesTarget & { path: string; streamId: number; window: number };
+  /** Receives byte stream `streamId` into `path` (atomically); the agent grants credit when ready. */
+  'files.upload': FilesTarget & { path: string; streamId: number; maxBytes?: number };
+}
+export interface FilesTarget {
+  uid: string;
+  dataDir?: string;
+}
+export type FileRpcMethod = Extract<keyof RpcParams, `files.${string}`>;
+
+// Backups and restores (agent/backups/). Archives live at DATA/backups/<serverUid>/<backupUid>.tar.gz.
+export interface BackupCreateParams {
+  /** The server whose data is archived. */
+  uid: string;
+  /** The Backup resource's uid: names the archive and makes the call idempotent. */
+  backupUid: string;
+  /** The server's data dir, as in ContainerSpec.dataDir. */
+  dataDir: string;
+  /** .gitignore-style patterns (agent/backups/ignore.ts). */
+  ignore?: string[];
+  /** Only join a running job for backupUid or return its finished archive; never start one
+   *  (the controller lost track of the job, e.g. it restarted). Neither → `not_found`. */
+  attach?: boolean;
+}
+export interface BackupCreateResult {
+  /** Absolute path of the archive on the node. */
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  startedAt: string;
+  completedAt: string;
+  entries: number;
+  /** Paths left out (symlinks pointing outside the data dir…), first 20, and how many in all. */
+  skipped: string[];
+  skippedCount: number;
+  warnings: string[];
+}
+export interface RestoreRunParams {
+  /** The server restored into; it must not be running. */
+  uid: string;
+  /** The Restore resource's uid (idempotence, temp dir names). */
+  restoreUid: string;
+  dataDir: string;
+  /** Which archive: the Backup's server uid and uid (never a path: the agent computes it). */
+  backup: { serverUid: string; backupUid: string };
+  /** The Backup's recorded sha256; a different archive is refused. */
+  sha256: string;
+  /** Empty the data dir first (else the archive's files are laid over the current ones). */
+  truncate?: boolean;
+  attach?: boolean;
+}
+export interface RestoreRunResult {
+  startedAt: string;
+  completedAt: string;
+  entries: number;
 }
 export interface RpcResults {
   ensureImage: { pulled: boolean };
@@ -153,10 +242,31 @@ export interface RpcResults {
   inspect: ObservedContainer | null;
   list: ObservedContainer[];
   consoleHistory: ConsoleLine[];
+  'backup.create': BackupCreateResult;
+  'backup.delete': { deleted: boolean };
+  'restore.run': RestoreRunResult;
+  'backup.download': { size: number };
+  'files.list': { path: string; entries: FileEntry[]; truncated: boolean };
+  'files.stat': FileEntry;
+  'files.read': { content: string; size: number };
+  'files.write': { size: number };
+  'files.create': FileEntry;
+  'files.delete': { results: { path: string; ok: boolean; error?: RpcErrorBody }[] };
+  'files.rename': Record<string, never>;
+  'files.copy': Record<string, never>;
+  'files.chmod': Record<string, never>;
+  /** `skipped`: the first 100 entries left out (hard links, links pointing outside); skippedCount: all. */
+  'files.compress': { archivePath: string; size: number; entries: number; bytes: number; skipped: { path: string; reason: string }[]; skippedCount: number };
+  'files.decompress': { entries: number; bytes: number; skipped: string[]; skippedCount: number };
+  'files.download': { size: number; mode: number; modified: string };
+  'files.upload': { size: number };
 }
 export type RpcMethod = keyof RpcParams;
 export const RPC_METHODS: readonly RpcMethod[] = [
   'ensureImage', 'create', 'start', 'stop', 'kill', 'restart', 'remove', 'sendCommand', 'install', 'inspect', 'list', 'consoleHistory',
+  'backup.create', 'backup.delete', 'restore.run', 'backup.download',
+  'files.list', 'files.stat', 'files.read', 'files.write', 'files.create', 'files.delete', 'files.rename', 'files.copy', 'files.chmod',
+  'files.compress', 'files.decompress', 'files.download', 'files.upload',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +288,14 @@ const spec = obj(
   true,
 );
 const empty = obj({}, []);
+// Uids name files and directories on the node: no separators, no dots.
+const fileUid = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$' } as const;
+const dataDir = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+
+const filePath = { type: 'string', maxLength: 4096 } as const;
+const filePaths = { type: 'array', minItems: 1, maxItems: 1000, items: filePath } as const;
+const streamId = { type: 'integer', minimum: 1, maximum: 0xffffffff } as const;
+const files = (properties: Record<string, unknown>, required: string[]) => obj({ uid, dataDir, ...properties }, ['uid', ...required]);
 
 const PARAM_SCHEMAS: Record<RpcMethod, object> = {
   ensureImage: obj({ image: { type: 'string', minLength: 1 } }, ['image']),
@@ -192,6 +310,40 @@ const PARAM_SCHEMAS: Record<RpcMethod, object> = {
   inspect: obj({ uid }, ['uid']),
   list: empty,
   consoleHistory: obj({ uid, lines: { type: 'integer', minimum: 1, maximum: 10_000 } }, ['uid']),
+  'backup.create': obj(
+    { uid: fileUid, backupUid: fileUid, dataDir, ignore: { type: 'array', maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 1024 } }, attach: { type: 'boolean' } },
+    ['uid', 'backupUid', 'dataDir'],
+  ),
+  'backup.delete': obj({ uid: fileUid, backupUid: fileUid }, ['backupUid']),
+  'restore.run': obj(
+    {
+      uid: fileUid,
+      restoreUid: fileUid,
+      dataDir,
+      backup: obj({ serverUid: fileUid, backupUid: fileUid }, ['serverUid', 'backupUid']),
+      sha256: { type: 'string', pattern: '^[a-f0-9]{64}$' },
+      truncate: { type: 'boolean' },
+      attach: { type: 'boolean' },
+    },
+    ['uid', 'restoreUid', 'dataDir', 'backup', 'sha256'],
+  ),
+  'backup.download': obj(
+    { serverUid: fileUid, backupUid: fileUid, streamId, window: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 } },
+    ['serverUid', 'backupUid', 'streamId', 'window'],
+  ),
+  'files.list': files({ path: filePath }, ['path']),
+  'files.stat': files({ path: filePath }, ['path']),
+  'files.read': files({ path: filePath, maxBytes: { type: 'integer', minimum: 1, maximum: 2 * 1024 * 1024 } }, ['path']),
+  'files.write': files({ path: filePath, content: { type: 'string', maxLength: 2 * 1024 * 1024 } }, ['path', 'content']),
+  'files.create': files({ path: filePath, isDirectory: { type: 'boolean' }, content: { type: 'string', maxLength: 2 * 1024 * 1024 } }, ['path']),
+  'files.delete': files({ paths: filePaths }, ['paths']),
+  'files.rename': files({ from: filePath, to: filePath, overwrite: { type: 'boolean' } }, ['from', 'to']),
+  'files.copy': files({ from: filePath, to: filePath }, ['from', 'to']),
+  'files.chmod': files({ path: filePath, mode: { type: 'integer', minimum: 0, maximum: 0o777 } }, ['path', 'mode']),
+  'files.compress': files({ paths: filePaths, destination: filePath }, ['paths', 'destination']),
+  'files.decompress': files({ archivePath: filePath, targetPath: filePath }, ['archivePath', 'targetPath']),
+  'files.download': files({ path: filePath, streamId, window: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 } }, ['path', 'streamId', 'window']),
+  'files.upload': files({ path: filePath, streamId, maxBytes: { type: 'integer', minimum: 0 } }, ['path', 'streamId']),
 };
 
 const AGENT_SCHEMAS: Record<AgentMessage['type'], object> = {
@@ -210,6 +362,16 @@ const AGENT_SCHEMAS: Record<AgentMessage['type'], object> = {
     ],
   },
   error: obj({ type: { const: 'error' }, message: { type: 'string' }, ref: { type: 'string' } }, ['type', 'message']),
+  stream: obj(
+    {
+      type: { const: 'stream' },
+      id: streamId,
+      op: { enum: ['credit', 'end', 'abort'] },
+      bytes: { type: 'integer', minimum: 1 },
+      error: obj({ code: { type: 'string' }, message: { type: 'string' } }, ['code', 'message']),
+    },
+    ['type', 'id', 'op'],
+  ),
 };
 
 const CONTROLLER_SCHEMAS: Record<ControllerMessage['type'], object> = {
@@ -231,6 +393,7 @@ const CONTROLLER_SCHEMAS: Record<ControllerMessage['type'], object> = {
   ping: AGENT_SCHEMAS.ping,
   pong: AGENT_SCHEMAS.pong,
   error: AGENT_SCHEMAS.error,
+  stream: AGENT_SCHEMAS.stream,
 };
 
 const ajv = new Ajv({ allErrors: false, strict: false });

@@ -1,9 +1,11 @@
 // RPC dispatch: a controller `request` → checkRequest → the DockerRuntime → a `response` with the same id.
 //
 // Ordering: requests run concurrently, except that the state-changing requests of one server (create,
-// start, stop, restart, remove, sendCommand, install) run one after another in arrival order (a per-uid
-// queue). Three requests skip that queue on purpose: `kill` (the escape hatch of a hanging graceful stop
-// must not wait behind it), and the read-only `inspect` and `consoleHistory`.
+// start, stop, restart, remove, sendCommand, install, restore.run) run one after another in arrival
+// order (a per-uid queue: a start sent during a restore waits for it). backup.create is not queued: a
+// backup of a running server must not hold its start/stop back. Three requests skip that queue on
+// purpose: `kill` (the escape hatch of a hanging graceful stop must not wait behind it), and the
+// read-only `inspect` and `consoleHistory`.
 // A request that waited in the queue past its `timeoutMs` is answered `timeout` without running: its
 // caller has given up, and a stale start or stop must not fire long after the fact.
 //
@@ -11,12 +13,14 @@
 // DiskLimitError → disk_limit, SpecError / a data dir outside the agent's data root → invalid_params,
 // anything else → failed, with the runtime's message.
 
-import { mkdir, realpath } from 'node:fs/promises';
+import { mkdir, open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../lib/log.ts';
-import { checkRequest, type ConsoleLine, type RequestMessage, type ResponseMessage, type RpcErrorBody, type RpcMethod, type RpcParams, type RpcResults } from './protocol.ts';
+import { checkRequest, type FileRpcMethod, type ConsoleLine, type RequestMessage, type ResponseMessage, type RpcErrorBody, type RpcMethod, type RpcParams, type RpcResults } from './protocol.ts';
 import type { DockerRuntime, PullProgress } from './runtime/docker-runtime.ts';
 import type { ContainerSpec } from './runtime/spec.ts';
+import { BackupManager } from './backups/manager.ts';
+import type { ByteStreams } from '../lib/byte-streams.ts';
 
 export class RpcError extends Error {
   override readonly name = 'RpcError';
@@ -36,6 +40,10 @@ const CODE_BY_ERROR_NAME: Record<string, string> = {
 /** A thrown value → the response's error body. */
 export function errorBody(err: unknown): RpcErrorBody {
   if (err instanceof RpcError) return { code: err.code, message: err.message };
+  // agent/backups/ errors carry their own code (checksum_mismatch, conflict, not_found, …).
+  if ((err as Error)?.name === 'BackupJobError') return { code: (err as { code: string }).code, message: (err as Error).message };
+  // agent/files/ refusals (path_escape, symlink_escape, too_large, …) and byte-stream errors carry theirs too.
+  if ((err as Error)?.name === 'FileError' || (err as Error)?.name === 'StreamError') return { code: (err as { code: string }).code, message: (err as Error).message };
   const name = (err as Error)?.name;
   const message = (err as Error)?.message ?? String(err);
   return { code: (name && CODE_BY_ERROR_NAME[name]) || 'failed', message: message || 'failed' };
@@ -45,7 +53,7 @@ export type RpcHandler<M extends RpcMethod> = (params: RpcParams[M], req: Reques
 export type RpcHandlers = { [M in RpcMethod]: RpcHandler<M> };
 
 /** Methods serialised per server uid. */
-const QUEUED: ReadonlySet<RpcMethod> = new Set(['create', 'start', 'stop', 'restart', 'remove', 'sendCommand', 'install']);
+const QUEUED: ReadonlySet<RpcMethod> = new Set(['create', 'start', 'stop', 'restart', 'remove', 'sendCommand', 'install', 'restore.run']);
 
 /** The server uid a request is about (undefined: not server-bound). */
 export function requestUid(req: RequestMessage): string | undefined {
@@ -183,12 +191,16 @@ export interface RuntimeHandlersOptions {
   touch?: (uid: string) => void;
   /** Install started / ended (the agent avoids removing install containers while one runs). */
   onInstall?: (uid: string, running: boolean) => void;
+  /** Where backup archives live (default: DATA_DIR/backups, beside serversRoot). */
+  backupsRoot?: string;
+  /** Byte streams to the controller (backup.download); without them that method is refused. */
+  streams?: ByteStreams;
 }
 
 const toWire = (l: { stream: ConsoleLine['stream']; line: string; time: number }): ConsoleLine => ({ stream: l.stream, line: l.line, ts: l.time });
 
 /** The RPC methods, implemented on the DockerRuntime. */
-export function createRuntimeHandlers(o: RuntimeHandlersOptions): RpcHandlers {
+export function createRuntimeHandlers(o: RuntimeHandlersOptions): Omit<RpcHandlers, FileRpcMethod> {
   const { runtime } = o;
   const log = o.log ?? createLogger({ component: 'agent.rpc' });
   const touch = (uid: string) => o.touch?.(uid);
@@ -206,6 +218,13 @@ export function createRuntimeHandlers(o: RuntimeHandlersOptions): RpcHandlers {
     return { ...spec, dataDir };
   };
   const ensureMkdirRoot = () => mkdir(o.serversRoot, { recursive: true });
+  const backups = new BackupManager({
+    serversRoot: o.serversRoot,
+    backupsRoot: o.backupsRoot ?? path.join(path.dirname(path.resolve(o.serversRoot)), 'backups'),
+    resolveDataDir: (d) => resolveDataDir(o.serversRoot, d),
+    isRunning: async (uid) => ['running', 'restarting', 'paused'].includes((await runtime.inspect(uid))?.state ?? ''),
+    log: log.child({ component: 'agent.backups' }),
+  });
 
   return {
     ensureImage: async ({ image }) => runtime.ensureImage(image, progressLogger(image)),
@@ -262,6 +281,29 @@ export function createRuntimeHandlers(o: RuntimeHandlersOptions): RpcHandlers {
     consoleHistory: async ({ uid, lines }) => {
       touch(uid);
       return runtime.console(uid).recent(lines).map(toWire);
+    },
+    'backup.create': (p) => backups.createBackup(p),
+    'backup.delete': ({ uid, backupUid }) => backups.deleteBackup(backupUid, uid),
+    'restore.run': (p) => backups.runRestore(p),
+    'backup.download': async ({ serverUid, backupUid, streamId, window }) => {
+      if (!o.streams) throw new RpcError('unknown_method', 'backup.download: this agent has no byte streams');
+      // archivePath checks both uids (no separators, no dots); only finished archives have this name.
+      const file = backups.archivePath(serverUid, backupUid);
+      let fh;
+      try {
+        fh = await open(file, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RpcError('not_found', `backup ${backupUid} of server ${serverUid} has no archive on this node`);
+        throw err;
+      }
+      const { size } = await fh.stat();
+      const stream = fh.createReadStream({ highWaterMark: 64 * 1024 });
+      // Data frames may overtake the response: the controller registered the stream before asking.
+      o.streams.send(streamId, stream, { credit: window }).catch((err) => {
+        stream.destroy();
+        log.info('backup download ended early', { backupUid, streamId, reason: (err as Error).message });
+      });
+      return { size };
     },
   };
 }

@@ -41,6 +41,8 @@ import type { ResourceStore } from '../store/types.ts';
 import { CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_REPLACED, CLOSE_REVOKED, CLOSE_UNSUPPORTED_VERSION, closeReason } from './close-codes.ts';
 import { AgentRpcError, NodeDisconnectedError, NodeNotConnectedError, RpcError, RpcTimeoutError } from './errors.ts';
 import { NodeStatusWriter } from './node-status.ts';
+import { HubFiles, type HubFilesOptions, type StreamChannel } from './files/hub-files.ts';
+import { decodeDataFrame } from '../../lib/byte-streams.ts';
 import { ConsoleRing, newNodeState, sameContainer, type NodeObserved, type NodeState } from './observed.ts';
 import { bearerToken, rejectUpgrade, requestPath } from './upgrade.ts';
 
@@ -70,6 +72,8 @@ export interface AgentHubOptions {
   defaultRpcTimeoutMs?: number;
   /** lastHeartbeatTime is written at most this often (default 10 s). */
   heartbeatWriteIntervalMs?: number;
+  /** File transfers (controller/hub/files/). */
+  files?: HubFilesOptions;
   now?: () => number;
 }
 
@@ -152,6 +156,8 @@ function positiveInt(name: string, v: number, min = 1): number {
 
 export class AgentHub extends EventEmitter<AgentHubEvents> {
   readonly heartbeatIntervalMs: number;
+  /** File downloads/uploads as byte streams over the agent connections (controller/hub/files/). */
+  readonly files: HubFiles;
   readonly statsIntervalMs: number;
   readonly consoleThrottle: ConsoleThrottle;
   private readonly missedHeartbeats: number;
@@ -203,6 +209,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
       this.status = new NodeStatusWriter(opts.store, this.log, opts.heartbeatWriteIntervalMs ?? 10_000, this.now);
     }
     this.unsubscribe = opts.auth.onRevoked?.((ev) => this.onRevoked(ev));
+    this.files = new HubFiles(this, opts.files);
   }
 
   // ---- accepting connections ----------------------------------------------------------------------
@@ -286,7 +293,12 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   private onFrame(conn: AgentConnection, data: RawData, isBinary: boolean): void {
     if (conn.state === 'closing' || conn.state === 'closed') return;
     conn.lastFrameAt = this.now();
-    if (isBinary) return this.invalid(conn, 'binary frames are not accepted: send one JSON message per text frame');
+    if (isBinary) {
+      // Byte-stream data (file transfers); its flow control travels in `stream` messages.
+      const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      if (conn.state === 'ready' && this.current.get(conn.nodeName) === conn && decodeDataFrame(buf)) return this.files.onData(conn.id, buf);
+      return this.invalid(conn, 'binary frames are only accepted as byte-stream data after hello ([0x01][stream id u32 BE][payload]); messages are JSON text frames');
+    }
     const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
     const parsed = parseAgentMessage(raw);
     if (!parsed.ok) return this.invalid(conn, parsed.error, parsed.ref);
@@ -400,6 +412,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
         else call.reject(new AgentRpcError(conn.nodeName, call.method, msg.error.code, msg.error.message));
         return;
       }
+      case 'stream':
+        return this.files.onControl(conn.id, msg);
       case 'error': {
         this.log.warn('agent reported an error', { node: conn.nodeName, message: msg.message, ref: msg.ref });
         const call = msg.ref === undefined ? undefined : conn.pending.get(msg.ref);
@@ -499,6 +513,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   }
 
   private failPending(conn: AgentConnection, why: string): void {
+    this.files.onClosed(conn.id, why);
     for (const [id, call] of conn.pending) {
       conn.pending.delete(id);
       clearTimeout(call.timer);
@@ -580,6 +595,26 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
         reject(new RpcError('send_failed', nodeName, method, `node "${nodeName}" ${method} could not be sent: ${err.message}`));
       });
     });
+  }
+
+  /** The node's current connection for byte streams (controller/hub/files/); undefined when not connected. */
+  streamChannel(nodeName: string): StreamChannel | undefined {
+    const conn = this.current.get(nodeName);
+    if (!conn || conn.state !== 'ready') return undefined;
+    const open = () => conn.state === 'ready' && conn.ws.readyState === WebSocket.OPEN;
+    return {
+      connId: conn.id,
+      control: (msg) => {
+        if (!open()) return false;
+        this.send(conn, msg);
+        return true;
+      },
+      data: (frame) => {
+        if (!open()) return false;
+        conn.ws.send(frame, { binary: true });
+        return true;
+      },
+    };
   }
 
   // ---- observed state -----------------------------------------------------------------------------
