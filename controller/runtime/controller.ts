@@ -57,6 +57,13 @@ export interface WatchSpec<S extends KubeObject = KubeObject> {
 /** An update filter passing only spec changes (metadata.generation moved). */
 export const generationChanged = (oldObj: KubeObject, newObj: KubeObject): boolean => oldObj.metadata.generation !== newObj.metadata.generation;
 
+/** Changes a controller must see besides spec: deletion, finalizers, labels, annotations (controller-runtime's metadata predicates). */
+export const metadataChanged = (oldObj: KubeObject, newObj: KubeObject): boolean => {
+  const a = oldObj.metadata as unknown as Record<string, unknown>;
+  const b = newObj.metadata as unknown as Record<string, unknown>;
+  return ['deletionTimestamp', 'finalizers', 'labels', 'annotations', 'ownerReferences'].some((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+};
+
 export interface ControllerOptions<P extends KubeObject = Resource> {
   /** Unique per manager; the `name`/`controller` label of the metrics. */
   name: string;
@@ -71,6 +78,12 @@ export interface ControllerOptions<P extends KubeObject = Resource> {
   workers?: number;
   /** Per-key retry backoff; default 5 ms doubling to 5 min. */
   rateLimiter?: RateLimiter;
+  /**
+   * Drops updates of the primary kind it rejects. A reconcile that writes status and then fails would
+   * otherwise be re-run at once by the watch event of its own write, never waiting out its backoff
+   * (controller-runtime's GenerationChangedPredicate, for the same reason).
+   */
+  ownUpdateFilter?: { bivarianceHack(oldObj: P, newObj: P): boolean }['bivarianceHack'];
 }
 
 /** Maps an object to the keys of its owners of `ownerKind` (ownerReferences, same namespace). */
@@ -122,7 +135,19 @@ export class Controller<P extends KubeObject = Resource> {
     this.informer = informerFor(opts.kind) as unknown as Informer<P>;
     if (opts.indexers) addMissingIndexers(this.informer, opts.indexers);
     const own = (obj: KubeObject) => this.queue.add(keyOf(obj));
-    this.informer.addEventHandler({ onAdd: (o) => own(o), onUpdate: (_o, n) => own(n), onDelete: (o) => own(o) }, { resync: true });
+    const ownFilter = opts.ownUpdateFilter;
+    this.informer.addEventHandler(
+      {
+        onAdd: (o) => own(o),
+        // o === n is a resync: always reconciled.
+        onUpdate: (o, n) => {
+          if (o !== n && ownFilter && !ownFilter(o as unknown as P, n as unknown as P)) return;
+          own(n);
+        },
+        onDelete: (o) => own(o),
+      },
+      { resync: true },
+    );
 
     for (const w of opts.watches ?? []) {
       const mapped = (obj: KubeObject): readonly string[] => {

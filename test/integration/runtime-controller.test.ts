@@ -203,6 +203,39 @@ describe('Controller + Manager against SqliteStore', () => {
     await waitFor(() => mapped.includes('n1'), 'the spec change to be mapped');
   });
 
+  it('an own-kind update filter keeps a failing reconcile\'s status write from skipping its backoff; a spec change still reconciles at once', async () => {
+    const { store, mgr } = await setup();
+    await store.create(server('failing'));
+    const attempts: number[] = [];
+    const c = mgr.addController({
+      name: 'failing',
+      kind: 'GameServer',
+      // The first retry waits a minute: only an event can bring the key back sooner.
+      rateLimiter: new ExponentialBackoff(60_000, 60_000),
+      ownUpdateFilter: generationChanged,
+      reconcile: async (key, ctx) => {
+        attempts.push(ctx.retries);
+        const [ns, name] = key.split('/');
+        await store.patchStatus('GameServer', ns, name!, { message: `attempt ${attempts.length} failed` });
+        throw new Error(`attempt ${attempts.length} failed`);
+      },
+    });
+    const logs = captureLogs();
+    try {
+      await mgr.start();
+      await waitFor(() => attempts.length === 1 && c.queue.delayedCount() === 1, 'the first failure, waiting out its backoff');
+      // The status write's watch event has been delivered (the informer holds the new status) and dropped.
+      await waitFor(() => (c.informer.get('default/failing') as GameServer | undefined)?.status?.message === 'attempt 1 failed', 'the status event');
+      await sleep(100);
+      expect(attempts).toEqual([0]);
+      await store.patch('GameServer', 'default', 'failing', { spec: { displayName: 'changed' } });
+      await waitFor(() => attempts.length === 2, 'the spec change to reconcile at once');
+      expect(attempts).toEqual([0, 1]);
+    } finally {
+      logs.restore();
+    }
+  });
+
   it('ownerKeys maps an object to its owners of a kind', () => {
     const map = ownerKeys('GameServer');
     const obj = {

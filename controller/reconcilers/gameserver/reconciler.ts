@@ -2,7 +2,7 @@
 // container, whether the ready line was seen), writes progress, runs the actions through the agent
 // hub in order, and writes the resulting status and events.
 import type { GameNode, GameServer, GameServerStatus, ServerTemplate } from '../../../crds/types.ts';
-import { generationChanged, type Controller, type Manager } from '../../runtime/controller.ts';
+import { generationChanged, metadataChanged, type Controller, type Manager } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
 import type { EventRecorder } from '../../events/recorder.ts';
@@ -48,6 +48,11 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
     name: 'gameserver',
     kind: 'GameServer',
     workers: deps.workers ?? 4,
+    // Its own status writes must not re-run it (a failing start would loop every few ms instead of
+    // backing off); spec and metadata changes do, and so does the scheduler's admission, which is a
+    // status write (status.nodeName, status.ports).
+    ownUpdateFilter: (o: GameServer, n: GameServer) =>
+      generationChanged(o, n) || metadataChanged(o, n) || o.status?.nodeName !== n.status?.nodeName || JSON.stringify(o.status?.ports) !== JSON.stringify(n.status?.ports),
     indexers: {
       [BY_UID]: (s: GameServer) => s.metadata.uid,
       [BY_NODE]: nodeIndex,
