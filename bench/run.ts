@@ -4,6 +4,11 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   store: () => import('./store.ts'),
   agent: () => import('./agent.ts'),
   reconcile: () => import('./reconcile.ts'),
+  api: () => import('./api.ts'),
+  metrics: () => import('./metrics.ts'),
+  backups: () => import('./backups.ts'),
+  files: () => import('./files.ts'),
+  'api-files': () => import('./api-files.ts'),
 };
 
 const wanted = process.argv.slice(2);

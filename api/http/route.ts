@@ -46,6 +46,8 @@ export interface RouteCtx<B = any> {
   query: Record<string, any>;
   params: Record<string, string>;
   ip: string | undefined;
+  /** The scope claim of a `?token=` purpose token that authenticated the call (RouteSpec.queryToken). */
+  tokenScope?: Record<string, string>;
   /** What the audit entry says about the target; handlers fill it in as they learn it. */
   audit: { resourceType?: string; resourceId?: string; metadata: Record<string, unknown>; action?: string };
 }
@@ -71,6 +73,9 @@ export interface RouteSpec {
   query?: Record<string, JsonSchema & { description?: string }>;
   /** The handler reads the request body itself (streamed uploads): no JSON parsing, no body limit here. */
   rawBody?: boolean;
+  /** Also accept a `?token=` purpose token of this kind when there is no Authorization header (links a
+   *  browser opens); the handler must check ctx.tokenScope against what the call touches. */
+  queryToken?: 'download';
   /** Documented responses: status → description. */
   responses?: Record<number, string>;
   handler: (ctx: RouteCtx) => Promise<Response> | Response;
@@ -197,7 +202,13 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
       const bucket = spec.rateLimit ?? 'default';
       if (bucket === 'auth') limit(c, svc, `auth:${ctx.ip ?? 'unknown'}`, svc.limits.authPerMinute);
       if (spec.access !== 'public') {
-        ctx.principal = await svc.auth.fromAuthorizationHeader(c.req.header('authorization'));
+        const qt = spec.queryToken && !c.req.header('authorization') ? c.req.query('token') : undefined;
+        if (qt) {
+          ctx.principal = await svc.auth.fromToken(qt, spec.queryToken!);
+          ctx.tokenScope = (await svc.auth.tokens.verify(qt, spec.queryToken!)).scope ?? {};
+        } else {
+          ctx.principal = await svc.auth.fromAuthorizationHeader(c.req.header('authorization'));
+        }
       }
       if (bucket === 'default' && !(ctx.principal && can(ctx.principal, 'rate-limit.bypass'))) {
         limit(c, svc, ctx.principal ? `user:${ctx.principal.userId}` : `ip:${ctx.ip ?? 'unknown'}`, svc.limits.userPerMinute);

@@ -11,6 +11,8 @@ import { adminRoutes } from './admin.ts';
 import { authRoutes } from './auth.ts';
 import { accountRoutes } from './account.ts';
 import { userRoutes } from './users.ts';
+import { fileRoutes } from './files.ts';
+import { backupRoutes } from './backups.ts';
 import { taskRoutes } from './tasks.ts';
 import { alertRoutes } from './alerts.ts';
 import { metricsRoutes } from './metrics.ts';
@@ -25,6 +27,8 @@ const ROUTES: RouteSpec[] = [
   ...serverRoutes,
   ...logRoutes,
   ...adminRoutes,
+  ...fileRoutes,
+  ...backupRoutes,
   ...taskRoutes,
   ...alertRoutes,
   ...metricsRoutes,
