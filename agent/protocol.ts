@@ -9,6 +9,47 @@ import type { StatsSample } from './runtime/stats.ts';
 import type { HealthReport } from './runtime/health.ts';
 import type { FileEntry } from './files/server-files.ts';
 
+// Types the controller and the API read from agent messages, re-exported so they import this file only.
+export type { ContainerSpec, InstallSpec, ObservedContainer, StatsSample, HealthReport, FileEntry };
+
+// Typed refusals of the confined file system (agent/files/): the code travels in RPC errors.
+export type FileErrorCode =
+  | 'invalid_path' // NUL byte, empty/over-long path, the root where a file is needed, not a regular file
+  | 'invalid_argument' // a bad mode, name or option
+  | 'path_escape' // `..` or an archive entry that would land outside the server root
+  | 'symlink_escape' // a symlink pointing outside (or dangling, or swapped in during the operation)
+  | 'hardlink' // a regular file with more than one link (may be an outside file's second name)
+  | 'not_found'
+  | 'exists'
+  | 'not_a_directory'
+  | 'is_a_directory'
+  | 'not_empty'
+  | 'too_large' // upload or text read over its limit
+  | 'archive_limit' // decompression over its total size, entry count or time
+  | 'invalid_archive'
+  | 'no_space'
+  | 'permission_denied';
+
+/** HTTP status the API should answer for each code. */
+export const FILE_ERROR_STATUS: Record<FileErrorCode, number> = {
+  invalid_path: 400,
+  invalid_argument: 400,
+  path_escape: 403,
+  symlink_escape: 403,
+  hardlink: 403,
+  not_found: 404,
+  exists: 409,
+  not_a_directory: 409,
+  is_a_directory: 409,
+  not_empty: 409,
+  too_large: 413,
+  archive_limit: 413,
+  invalid_archive: 422,
+  no_space: 507,
+  permission_denied: 403,
+};
+
+
 /** Bumped on any incompatible change; the hub refuses agents speaking another major version. */
 export const PROTOCOL_VERSION = 1;
 

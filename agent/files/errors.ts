@@ -1,41 +1,9 @@
 // Typed refusals of the confined file system. Every refusal names the server-relative path the caller
 // gave (never the host path: an API client must not learn the node's layout) and carries a code the
 // API maps to a 4xx and audits.
-export type FileErrorCode =
-  | 'invalid_path' // NUL byte, empty/over-long path, the root where a file is needed, not a regular file
-  | 'invalid_argument' // a bad mode, name or option
-  | 'path_escape' // `..` or an archive entry that would land outside the server root
-  | 'symlink_escape' // a symlink pointing outside (or dangling, or swapped in during the operation)
-  | 'hardlink' // a regular file with more than one link (may be an outside file's second name)
-  | 'not_found'
-  | 'exists'
-  | 'not_a_directory'
-  | 'is_a_directory'
-  | 'not_empty'
-  | 'too_large' // upload or text read over its limit
-  | 'archive_limit' // decompression over its total size, entry count or time
-  | 'invalid_archive'
-  | 'no_space'
-  | 'permission_denied';
+import type { FileErrorCode } from '../protocol.ts';
 
-/** HTTP status the API should answer for each code. */
-export const FILE_ERROR_STATUS: Record<FileErrorCode, number> = {
-  invalid_path: 400,
-  invalid_argument: 400,
-  path_escape: 403,
-  symlink_escape: 403,
-  hardlink: 403,
-  not_found: 404,
-  exists: 409,
-  not_a_directory: 409,
-  is_a_directory: 409,
-  not_empty: 409,
-  too_large: 413,
-  archive_limit: 413,
-  invalid_archive: 422,
-  no_space: 507,
-  permission_denied: 403,
-};
+export { FILE_ERROR_STATUS, type FileErrorCode } from '../protocol.ts';
 
 export class FileError extends Error {
   override readonly name = 'FileError';

@@ -17,7 +17,7 @@ import { PassThrough, Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Context } from 'hono';
 import type { GameServer } from '../../crds/types.ts';
-import { FILE_ERROR_STATUS, type FileErrorCode } from '../../agent/files/errors.ts';
+import { FILE_ERROR_STATUS, type FileErrorCode } from '../../agent/protocol.ts';
 import { AgentRpcError, NodeDisconnectedError, NodeNotConnectedError, RpcTimeoutError, isRpcError } from '../../controller/hub/errors.ts';
 import { dataDirOf } from '../../controller/reconcilers/gameserver/desired.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';

@@ -20,7 +20,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { ConsoleLine } from '../../agent/protocol.ts';
-import type { StatsSample } from '../../agent/runtime/stats.ts';
+import type { StatsSample } from '../../agent/protocol.ts';
 import type { GameServer } from '../../crds/types.ts';
 import { Informer } from '../../controller/runtime/informer.ts';
 import { closeReason } from '../../controller/hub/close-codes.ts';
