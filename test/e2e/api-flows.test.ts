@@ -99,8 +99,12 @@ describe('Catalyst flows over HTTP with real Docker', () => {
     containerId = running.containerId;
     expect(running.containerName).toBeTruthy();
 
-    const lines = await logLines(id);
-    expect(lines).toContain('Done! server ready');
+    // The ready line can reach the status (through the agent's own history) a few ms before the
+    // hub's buffer receives its batch: wait for it rather than race it.
+    const lines = await until('the ready line in the logs', async () => {
+      const l = await logLines(id);
+      return l.includes('Done! server ready') ? l : undefined;
+    });
     expect(lines).toContain('[boot] installed=yes');
     expect(lines).toContain('[boot] port=25565 motd=flow two');
 

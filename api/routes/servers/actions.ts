@@ -94,7 +94,9 @@ export const serverActionRoutes: RouteSpec[] = [
       if (ctx.body?.timeout !== undefined) spec.stopTimeoutSeconds = ctx.body.timeout;
       const updated = await patchSpec(ctx, spec);
       return answer(ctx, updated, 'Server stop initiated', {
-        reached: (x) => ['stopped', 'crashed', 'error'].includes(serverPhase(x)),
+        // A server that already reads crashed/error has not been stopped until the controller saw the
+        // edit (it then settles as stopped): counting it at once answered "stopped" with status crashed.
+        reached: (x) => serverPhase(x) === 'stopped' || (['crashed', 'error'].includes(serverPhase(x)) && (x.status?.observedGeneration ?? 0) >= (updated.metadata.generation ?? 0)),
         hopeless: (x) => x.spec?.state === 'Running',
         reachedMessage: 'Server is stopped',
       });

@@ -129,6 +129,8 @@ export class ScheduleController {
         // The cache is behind a write (often this controller's own run status): plan again from the
         // newer object rather than act on a stale one. Not an error worth a log line.
         if (err instanceof StoreError && err.reason === 'Conflict') return { requeue: true };
+        // Deleted between the cache read and the write: the informer's delete event finishes it.
+        if (err instanceof StoreError && err.code === 404) return;
         throw err;
       }
     }
