@@ -1,14 +1,6 @@
 // Opens the API's own state (accounts, audit log, signing secret) beside the controller's, and bundles
 // everything route modules need into ApiServices.
 import type { SqliteDb } from '../controller/store/sqlite-db.ts';
-import type { CrdRegistry } from '../crds/registry.ts';
-import type { ResourceStore } from '../controller/store/types.ts';
-import type { EventRecorder } from '../controller/events/recorder.ts';
-import type { NodeEnrollment } from '../controller/nodes/enrollment.ts';
-import type { AgentHub } from '../controller/hub/agent-hub.ts';
-import type { MetricsHistory } from '../controller/metrics/history.ts';
-import type { AlertService } from '../controller/alerts/service.ts';
-import type { Logger } from '../lib/log.ts';
 import { AccountStore } from './auth/accounts.ts';
 import { Authenticator } from './auth/authenticate.ts';
 import { TokenService, loadOrCreateSecret } from './auth/tokens.ts';
@@ -17,21 +9,12 @@ import { ServerAccess } from './rbac/access.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { DEFAULT_LIMITS, ServerDirectory, type ApiLimits, type ApiServices } from './http/services.ts';
 
-export interface OpenApiOptions {
+/** The controller's parts are passed through as ApiServices names them; the API's own are opened here. */
+export interface OpenApiOptions extends Pick<ApiServices, 'store' | 'registry' | 'events' | 'log' | 'hub' | 'nodes' | 'metrics' | 'alerts' | 'publicUrl' | 'trustProxy'> {
   db: SqliteDb;
   /** Where the signing secret lives (generated on first start). Or pass `secret`. */
   dataDir?: string;
   secret?: Uint8Array;
-  store: ResourceStore;
-  registry: CrdRegistry;
-  events: EventRecorder;
-  log: Logger;
-  hub?: AgentHub;
-  nodes?: NodeEnrollment;
-  metrics?: MetricsHistory;
-  alerts?: AlertService;
-  publicUrl?: string;
-  trustProxy?: boolean;
   limits?: Partial<ApiLimits>;
   /** The namespace Catalyst's server ids live in. default: default */
   namespace?: string;

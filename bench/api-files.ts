@@ -11,9 +11,9 @@
 //   (a) upload: a local file POSTed as multipart/form-data, vs `cp` + `sync` of the same file.
 //   (b) download: GET .../files/download streamed to a local file, vs `cp` of it.
 //   (c) peak RSS growth of this process (API + hub) during each transfer, vs the file size.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -21,14 +21,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import type { GameServer } from '../crds/types.ts';
 import { eventually, startHarness } from '../test/integration/hub-harness.ts';
-import { fmt, num, ratio, runIfMain, sh } from './lib.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MB = 1024 * 1024;
-const statusOf = (pid: number | 'self', key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+import { MB, fmt, num, procStatus as statusOf, ratio, resetPeakRss, runIfMain, spawnFilesAgent, timedSh, writeRandomFile } from './lib.ts';
 
 function uploadMultipart(url: string, headers: Record<string, string>, file: string, size: number): Promise<number> {
   const boundary = `----bench-${randomBytes(6).toString('hex')}`;
@@ -62,29 +57,19 @@ export async function run(): Promise<void> {
     const servers = path.join(base, 'servers');
     await mkdir(path.join(servers, 'default/srv'), { recursive: true });
     const src = path.join(base, 'src.bin');
-    const block = randomBytes(MB);
-    const w = createWriteStream(src);
-    for (let i = 0; i < sizeMb; i++) if (!w.write(block)) await new Promise<void>((r) => w.once('drain', () => r()));
-    await new Promise<void>((r) => w.end(() => r()));
-    await sh('sync', []);
+    await writeRandomFile(src, sizeMb);
 
-    child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'test/integration/files-agent-child.ts')], {
-      env: { ...process.env, PANEL: h.url, CREDENTIAL: cred.credential, SERVERS_ROOT: servers, MAX_UPLOAD_BYTES: String(size + MB), GANTRY_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    child = spawnFilesAgent({ panel: h.url, credential: cred.credential, serversRoot: servers, maxUploadBytes: size + MB });
     await eventually(() => h.hub.isConnected('bench-node'), 'agent connected', 30_000);
     await h.env.store.create<GameServer>({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name: 'srv', namespace: 'default' }, spec: { templateRef: 'testgame', nodeName: 'bench-node' } } as GameServer);
     await h.env.store.patchStatus('GameServer', 'default', 'srv', { nodeName: 'bench-node', phase: 'stopped' });
 
     // (a) upload vs cp + sync (the upload fsyncs before its rename)
-    let t0 = performance.now();
-    const cp1 = await sh('sh', ['-c', `cp '${src}' '${base}/cp-up.bin' && sync`], 600_000);
-    const cpUp = (performance.now() - t0) / 1000;
-    if (cp1.code !== 0) throw new Error(`cp failed: ${cp1.out}`);
+    const cpUp = await timedSh('sh', ['-c', `cp '${src}' '${base}/cp-up.bin' && sync`], 600_000, 'cp');
     await rm(path.join(base, 'cp-up.bin'));
     const rss0 = statusOf('self', 'VmRSS');
-    writeFileSync('/proc/self/clear_refs', '5');
-    t0 = performance.now();
+    resetPeakRss('self');
+    let t0 = performance.now();
     await uploadMultipart(`${h.url}/api/servers/srv/files/upload`, h.admin.headers, src, size);
     const upS = (performance.now() - t0) / 1000;
     const upGrowth = statusOf('self', 'VmHWM') - rss0;
@@ -92,13 +77,10 @@ export async function run(): Promise<void> {
 
     // (b) download vs cp
     const stored = path.join(servers, 'default/srv/big.bin');
-    t0 = performance.now();
-    const cp2 = await sh('cp', [stored, path.join(base, 'cp-down.bin')], 600_000);
-    const cpDown = (performance.now() - t0) / 1000;
-    if (cp2.code !== 0) throw new Error(`cp failed: ${cp2.out}`);
+    const cpDown = await timedSh('cp', [stored, path.join(base, 'cp-down.bin')], 600_000);
     await rm(path.join(base, 'cp-down.bin'));
     const rss1 = statusOf('self', 'VmRSS');
-    writeFileSync('/proc/self/clear_refs', '5');
+    resetPeakRss('self');
     t0 = performance.now();
     const res = await fetch(`${h.url}/api/servers/srv/files/download?path=/big.bin`, { headers: h.admin.headers });
     if (res.status !== 200 || !res.body) throw new Error(`download answered ${res.status}`);

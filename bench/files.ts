@@ -12,22 +12,15 @@
 //   (b) download (run first, on a fresh agent): the server's file streamed to a local file, vs the
 //       `cp` that put it there.
 //   (c) the agent's peak RSS growth during each transfer (VmHWM after a reset), vs the file size.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { eventually, startHarness } from '../test/integration/hub-harness.ts';
-import { fmt, num, ratio, runIfMain, sh } from './lib.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MB = 1024 * 1024;
-
-const status = (pid: number, key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+import { MB, fmt, num, procStatus as status, ratio, resetPeakRss, runIfMain, spawnFilesAgent, timedSh, writeRandomFile } from './lib.ts';
 
 export async function run(): Promise<void> {
   const sizeMb = num('BENCH_FILE_MB', 500);
@@ -40,16 +33,9 @@ export async function run(): Promise<void> {
     const servers = path.join(base, 'servers');
     await mkdir(path.join(servers, 'ns/srv'), { recursive: true });
     const src = path.join(base, 'src.bin');
-    const block = randomBytes(MB);
-    const w = createWriteStream(src);
-    for (let i = 0; i < sizeMb; i++) if (!w.write(block)) await new Promise<void>((r) => w.once('drain', () => r()));
-    await new Promise<void>((r) => w.end(() => r()));
-    await sh('sync', []);
+    await writeRandomFile(src, sizeMb);
 
-    child = spawn(process.execPath, [...(process.env.BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'test/integration/files-agent-child.ts')], {
-      env: { ...process.env, PANEL: h.url, CREDENTIAL: cred.credential, SERVERS_ROOT: servers, MAX_UPLOAD_BYTES: String(size + MB), GANTRY_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    child = spawnFilesAgent({ panel: h.url, credential: cred.credential, serversRoot: servers, maxUploadBytes: size + MB, nodeFlags: (process.env.BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean) });
     const pid = child.pid!;
     await eventually(() => h.hub.isConnected('bench-node'), 'agent connected', 30_000);
     const T = { dataDir: 'ns/srv' };
@@ -57,13 +43,10 @@ export async function run(): Promise<void> {
     // (b) first, on a fresh agent (an upload before it would leave garbage that hides the download's
     // own growth): the file placed in the data dir by cp, streamed back, vs that cp.
     const stored = path.join(servers, 'ns/srv/big.bin');
-    let t0 = performance.now();
-    const cp2 = await sh('cp', [src, stored], 600_000);
-    const cpDown = (performance.now() - t0) / 1000;
-    if (cp2.code !== 0) throw new Error(`cp failed: ${cp2.out}`);
+    const cpDown = await timedSh('cp', [src, stored], 600_000);
     const rss1 = status(pid, 'VmRSS');
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    t0 = performance.now();
+    resetPeakRss(pid);
+    let t0 = performance.now();
     const d = await h.hub.files.download('bench-node', 'srv', '/big.bin', T);
     await pipeline(d.stream, createWriteStream(path.join(base, 'down.bin')));
     const downS = (performance.now() - t0) / 1000;
@@ -72,13 +55,10 @@ export async function run(): Promise<void> {
     await rm(path.join(base, 'down.bin'));
 
     // (a) upload vs cp + sync (the upload fsyncs before its rename)
-    t0 = performance.now();
-    const cp1 = await sh('sh', ['-c', `cp '${src}' '${base}/cp-up.bin' && sync`], 600_000);
-    const cpUp = (performance.now() - t0) / 1000;
-    if (cp1.code !== 0) throw new Error(`cp failed: ${cp1.out}`);
+    const cpUp = await timedSh('sh', ['-c', `cp '${src}' '${base}/cp-up.bin' && sync`], 600_000, 'cp');
     await rm(path.join(base, 'cp-up.bin'));
     const rss0 = status(pid, 'VmRSS');
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    resetPeakRss(pid);
     t0 = performance.now();
     const up = await h.hub.files.upload('bench-node', 'srv', '/up.bin', createReadStream(src, { highWaterMark: 256 * 1024 }), T);
     const upS = (performance.now() - t0) / 1000;

@@ -1,7 +1,10 @@
 // Small helpers every benchmark uses: sizes from the environment, medians, number formats, ratios, a shell.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** A positive integer from the environment (e.g. BENCH_SERVERS), else the default. */
 export const num = (name: string, dflt: number): number => {
@@ -36,4 +39,40 @@ export function runIfMain(moduleUrl: string, run: () => Promise<void>): void {
       process.exit(1);
     },
   );
+}
+
+export const MB = 1024 * 1024;
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A byte count from /proc/<pid>/status (VmRSS, VmHWM, …). */
+export const procStatus = (pid: number | 'self', key: string): number =>
+  Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+
+/** Resets the process's peak RSS (VmHWM) to its current RSS, so a later VmHWM is the peak of what follows. */
+export const resetPeakRss = (pid: number | 'self'): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
+
+/** Writes `sizeMb` MiB of random bytes to `file`, then syncs (so the write does not spill into a timing). */
+export async function writeRandomFile(file: string, sizeMb: number): Promise<void> {
+  const block = randomBytes(MB);
+  const w = createWriteStream(file);
+  for (let i = 0; i < sizeMb; i++) if (!w.write(block)) await new Promise<void>((r) => w.once('drain', () => r()));
+  await new Promise<void>((r) => w.end(() => r()));
+  await sh('sync', []);
+}
+
+/** Seconds a command took; throws (`<what> failed: output`) when it fails. */
+export async function timedSh(cmd: string, args: string[], timeoutMs: number, what = cmd): Promise<number> {
+  const t0 = performance.now();
+  const r = await sh(cmd, args, timeoutMs);
+  const s = (performance.now() - t0) / 1000;
+  if (r.code !== 0) throw new Error(`${what} failed: ${r.out}`);
+  return s;
+}
+
+/** A real agent process serving files (test/integration/files-agent-child.ts), connected to `panel`. */
+export function spawnFilesAgent(o: { panel: string; credential: string; serversRoot: string; maxUploadBytes: number; nodeFlags?: string[] }): ChildProcess {
+  return spawn(process.execPath, [...(o.nodeFlags ?? []), '--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'test/integration/files-agent-child.ts')], {
+    env: { ...process.env, PANEL: o.panel, CREDENTIAL: o.credential, SERVERS_ROOT: o.serversRoot, MAX_UPLOAD_BYTES: String(o.maxUploadBytes), GANTRY_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }

@@ -488,19 +488,7 @@ export class ServerFiles {
         }
         throw err;
       }
-      await this.verify(fh, shown); // closes it when refusing
-      const st = await fh.stat();
-      const problem = st.isDirectory()
-        ? new FileError('is_a_directory', `${shown} is a directory`)
-        : !st.isFile()
-          ? new FileError('invalid_path', `${shown} is not a regular file`)
-          : st.nlink > 1
-            ? hardlinkError(shown)
-            : undefined;
-      if (problem) {
-        await closeQuietly(fh);
-        throw problem;
-      }
+      const st = await this.verifyRegular(fh, shown); // closes it when refusing
       if (o.truncate && write) await fh.truncate(0);
       return { handle: fh, stats: st };
     });
@@ -714,6 +702,24 @@ export class ServerFiles {
     }
   }
 
+  /** verify(), then the fd's stats when it is a regular file with one link; refusing closes the fd. */
+  private async verifyRegular(fh: FileHandle, shown: string): Promise<Stats> {
+    await this.verify(fh, shown);
+    const st = await fh.stat();
+    const problem = st.isDirectory()
+      ? new FileError('is_a_directory', `${shown} is a directory`)
+      : !st.isFile()
+        ? new FileError('invalid_path', `${shown} is not a regular file`)
+        : st.nlink > 1
+          ? hardlinkError(shown)
+          : undefined;
+    if (problem) {
+      await closeQuietly(fh);
+      throw problem;
+    }
+    return st;
+  }
+
   /** A regular file opened for reading: O_NOFOLLOW, verified, single-link. `follow` allows an inside symlink at the name. */
   private async openFile(parts: string[], follow: boolean, strict = false, hops = 0): Promise<{ fh: FileHandle; st: Stats }> {
     const shown = showPath(parts);
@@ -730,19 +736,7 @@ export class ServerFiles {
         }
         throw err;
       }
-      await this.verify(fh, shown);
-      const st = await fh.stat();
-      const problem = st.isDirectory()
-        ? new FileError('is_a_directory', `${shown} is a directory`)
-        : !st.isFile()
-          ? new FileError('invalid_path', `${shown} is not a regular file`)
-          : st.nlink > 1
-            ? hardlinkError(shown)
-            : undefined;
-      if (problem) {
-        await closeQuietly(fh);
-        throw problem;
-      }
+      const st = await this.verifyRegular(fh, shown);
       return { fh, st };
     });
     if (r) return r;

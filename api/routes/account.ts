@@ -9,12 +9,28 @@ import { ok, route, type RouteCtx, type RouteSpec } from '../http/route.ts';
 import type { Principal } from '../rbac/access.ts';
 import { checkTotpCode, newRecoveryCodes, newTotpSecret, totpFor } from '../auth/totp.ts';
 import type { TokenPurpose } from '../auth/tokens.ts';
+import type { User } from '../auth/accounts.ts';
+import type { ApiServices } from '../http/services.ts';
 
 function requireSession(principal: Principal | undefined, what: string): Principal & { sessionId: string } {
   if (!principal || principal.via !== 'session' || !principal.sessionId) {
     throw forbidden(`${what} needs a login session (POST /api/auth/login); an API key cannot do it`, 'session_required');
   }
   return principal as Principal & { sessionId: string };
+}
+
+/** The signed-in user behind a login session, recorded as the audited resource. */
+function sessionUser(ctx: RouteCtx, what: string): { p: Principal & { sessionId: string }; user: User } {
+  const p = requireSession(ctx.principal, what);
+  ctx.audit.resourceType = 'user';
+  ctx.audit.resourceId = p.userId;
+  return { p, user: ctx.svc.accounts.requireUser(p.userId) };
+}
+
+/** A password the caller must re-enter; a wrong one is a 401 with `message`. */
+async function requirePassword(svc: ApiServices, user: User, password: string, message: string): Promise<void> {
+  const checked = await svc.accounts.checkPassword(user.username, password);
+  if (!checked || checked.id !== user.id) throw new ApiError(401, message, 'invalid_credentials');
 }
 
 /** Purpose → the permission the caller must hold on the named server to be given such a token. */
@@ -41,13 +57,10 @@ export const accountRoutes: RouteSpec[] = [
       additionalProperties: false,
     },
     responses: { 200: 'changed; other sessions revoked', 400: 'weak new password', 401: 'current password wrong' },
-    handler: async ({ c, svc, principal, body, audit }: RouteCtx<{ currentPassword: string; newPassword: string }>) => {
-      const p = requireSession(principal, 'changing the password');
-      audit.resourceType = 'user';
-      audit.resourceId = p.userId;
-      const user = svc.accounts.requireUser(p.userId);
-      const checked = await svc.accounts.checkPassword(user.username, body.currentPassword);
-      if (!checked || checked.id !== user.id) throw new ApiError(401, 'Current password is wrong', 'invalid_credentials');
+    handler: async (ctx: RouteCtx<{ currentPassword: string; newPassword: string }>) => {
+      const { c, svc, body, audit } = ctx;
+      const { p, user } = sessionUser(ctx, 'changing the password');
+      await requirePassword(svc, user, body.currentPassword, 'Current password is wrong');
       if (body.currentPassword === body.newPassword) throw badRequest('the new password is the same as the current one', 'password_unchanged');
       await svc.accounts.updateUser(user.id, { password: body.newPassword });
       const ended = await svc.accounts.revokeAllSessions(user.id, 'password changed', p.sessionId);
@@ -175,12 +188,10 @@ export const accountRoutes: RouteSpec[] = [
     audit: 'auth.2fa.verify',
     body: { type: 'object', properties: { code: { type: 'string', maxLength: 16 } }, required: ['code'], additionalProperties: false },
     responses: { 200: 'enabled; recoveryCodes', 400: 'no enrolment pending, or a wrong code', 409: 'already enabled' },
-    handler: async ({ c, svc, principal, body, audit }) => {
-      const p = requireSession(principal, 'verifying two-factor');
-      const user = svc.accounts.requireUser(p.userId);
+    handler: async (ctx) => {
+      const { c, svc, body } = ctx;
+      const { user } = sessionUser(ctx, 'verifying two-factor');
       const state = svc.accounts.totpState(user.id);
-      audit.resourceType = 'user';
-      audit.resourceId = user.id;
       if (state.enabled) throw conflict('Two-factor is already enabled', 'totp_enabled');
       if (!state.secret) throw badRequest('No two-factor enrolment is pending: call POST /api/auth/2fa/enroll first', 'totp_not_enrolled');
       if (!(await checkTotpCode(svc.accounts, user, state.secret, body.code.trim(), svc.now()))) throw badRequest('Invalid or already used two-factor code', 'totp_invalid');
@@ -205,15 +216,12 @@ export const accountRoutes: RouteSpec[] = [
       additionalProperties: false,
     },
     responses: { 200: 'disabled', 400: 'two-factor is not on', 401: 'wrong password or code' },
-    handler: async ({ c, svc, principal, body, audit }) => {
-      const p = requireSession(principal, 'disabling two-factor');
-      const user = svc.accounts.requireUser(p.userId);
-      audit.resourceType = 'user';
-      audit.resourceId = user.id;
+    handler: async (ctx) => {
+      const { c, svc, body } = ctx;
+      const { user } = sessionUser(ctx, 'disabling two-factor');
       const state = svc.accounts.totpState(user.id);
       if (!state.enabled || !state.secret) throw badRequest('Two-factor is not enabled', 'totp_not_enabled');
-      const checked = await svc.accounts.checkPassword(user.username, body.password);
-      if (!checked || checked.id !== user.id) throw new ApiError(401, 'Password is wrong', 'invalid_credentials');
+      await requirePassword(svc, user, body.password, 'Password is wrong');
       const code = body.code.trim();
       const valid = /^\d{6}$/.test(code)
         ? await checkTotpCode(svc.accounts, user, state.secret, code, svc.now())

@@ -8,13 +8,16 @@ import { ok, route, type RouteCtx, type RouteSpec } from '../http/route.ts';
 import type { ApiServices } from '../http/services.ts';
 import { expandGrants } from '../rbac/permissions.ts';
 
+/** The account fields as request bodies take them (register, setup, login, admin user create/change). */
+export const credentialProps = {
+  email: { type: 'string', maxLength: 320 },
+  username: { type: 'string', maxLength: 32 },
+  password: { type: 'string', maxLength: 1024 },
+} as const;
+
 const credentials = {
   type: 'object',
-  properties: {
-    email: { type: 'string', maxLength: 320 },
-    username: { type: 'string', maxLength: 32 },
-    password: { type: 'string', maxLength: 1024 },
-  },
+  properties: credentialProps,
   required: ['email', 'username', 'password'],
 } as const;
 
@@ -95,9 +98,7 @@ export const authRoutes: RouteSpec[] = [
     body: {
       type: 'object',
       properties: {
-        email: { type: 'string', maxLength: 320 },
-        username: { type: 'string', maxLength: 32 },
-        password: { type: 'string', maxLength: 1024 },
+        ...credentialProps,
         totpCode: { type: 'string', maxLength: 16 },
         recoveryCode: { type: 'string', maxLength: 64 },
       },

@@ -17,7 +17,7 @@ import { PassThrough, Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Context } from 'hono';
 import type { GameServer } from '../../crds/types.ts';
-import { FILE_ERROR_STATUS, type FileErrorCode } from '../../agent/protocol.ts';
+import { FILE_ERROR_STATUS, type FileErrorCode, type FilesTarget, type RpcMethod, type RpcParams, type RpcResults } from '../../agent/protocol.ts';
 import { AgentRpcError, NodeDisconnectedError, NodeNotConnectedError, RpcTimeoutError, isRpcError } from '../../controller/hub/errors.ts';
 import { dataDirOf } from '../../controller/reconcilers/gameserver/desired.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
@@ -97,6 +97,13 @@ async function agentOp<T>(ctx: RouteCtx, t: ServerTarget, fn: () => Promise<T>):
     }
     throw err;
   }
+}
+
+type FileRpcMethod = Extract<RpcMethod, `files.${string}`>;
+
+/** A files.* RPC for the server `t` (its uid and data dir added), run through agentOp. */
+function fileRpc<M extends FileRpcMethod>(ctx: RouteCtx, t: ServerTarget, method: M, params: Omit<RpcParams[M], keyof FilesTarget>, timeoutMs = RPC_TIMEOUT_MS): Promise<RpcResults[M]> {
+  return agentOp(ctx, t, () => t.hub.call(t.node, method, { uid: t.uid, dataDir: t.dataDir, ...params } as RpcParams[M], { timeoutMs }));
 }
 
 async function auditRefusedRead(ctx: RouteCtx, err: ApiError): Promise<void> {
@@ -308,7 +315,7 @@ export const fileRoutes: RouteSpec[] = [
       const t = serverTarget(svc, server!);
       const p = (query.path as string | undefined) ?? '/';
       ctx.audit.metadata.path = p;
-      const r = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.list', { uid: t.uid, dataDir: t.dataDir, path: p }, { timeoutMs: RPC_TIMEOUT_MS }));
+      const r = await fileRpc(ctx, t, 'files.list', { path: p });
       return ok(c, r.entries.map(toListEntry), 200, { path: r.path, truncated: r.truncated });
     },
   }),
@@ -325,7 +332,7 @@ export const fileRoutes: RouteSpec[] = [
       const p = requirePath(query.path);
       const t = serverTarget(svc, server!);
       ctx.audit.metadata.path = p;
-      const r = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.read', { uid: t.uid, dataDir: t.dataDir, path: p }, { timeoutMs: RPC_TIMEOUT_MS }));
+      const r = await fileRpc(ctx, t, 'files.read', { path: p });
       return ok(c, { path: p, content: r.content, size: r.size });
     },
   }),
@@ -386,7 +393,7 @@ export const fileRoutes: RouteSpec[] = [
       const t = serverTarget(svc, server!);
       audited(ctx, { path: body.path, isDirectory: !!body.isDirectory });
       if (body.isDirectory && body.content !== undefined) throw badRequest('content applies to files, not directories');
-      const entry = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.create', { uid: t.uid, dataDir: t.dataDir, path: body.path, isDirectory: body.isDirectory, content: body.content }, { timeoutMs: RPC_TIMEOUT_MS }));
+      const entry = await fileRpc(ctx, t, 'files.create', { path: body.path, isDirectory: body.isDirectory, content: body.content });
       return done(c, body.isDirectory ? 'Directory created successfully' : 'File created successfully', { data: toListEntry(entry) });
     },
   }),
@@ -402,7 +409,7 @@ export const fileRoutes: RouteSpec[] = [
         const { c, svc, server, body } = ctx;
         const t = serverTarget(svc, server!);
         audited(ctx, { path: body.path, bytes: Buffer.byteLength(body.content) });
-        const r = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.write', { uid: t.uid, dataDir: t.dataDir, path: body.path, content: body.content }, { timeoutMs: RPC_TIMEOUT_MS }));
+        const r = await fileRpc(ctx, t, 'files.write', { path: body.path, content: body.content });
         return done(c, 'File written successfully', { data: { path: body.path, size: r.size } });
       },
     }),
@@ -419,7 +426,7 @@ export const fileRoutes: RouteSpec[] = [
       const p = requirePath(query.path);
       const t = serverTarget(svc, server!);
       audited(ctx, { path: p });
-      const r = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.delete', { uid: t.uid, dataDir: t.dataDir, paths: [p] }, { timeoutMs: RPC_TIMEOUT_MS }));
+      const r = await fileRpc(ctx, t, 'files.delete', { paths: [p] });
       const res = r.results[0];
       if (res && !res.ok) await agentOp(ctx, t, () => Promise.reject(new AgentRpcError(t.node, 'files.delete', res.error?.code ?? 'failed', res.error?.message ?? `${p}: not deleted`)));
       return done(c, 'File deleted successfully');
@@ -437,7 +444,7 @@ export const fileRoutes: RouteSpec[] = [
       const { c, svc, server, body } = ctx;
       const t = serverTarget(svc, server!);
       audited(ctx, { paths: (body.paths as string[]).slice(0, 50), count: body.paths.length });
-      const r = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.delete', { uid: t.uid, dataDir: t.dataDir, paths: body.paths }, { timeoutMs: ARCHIVE_TIMEOUT_MS }));
+      const r = await fileRpc(ctx, t, 'files.delete', { paths: body.paths }, ARCHIVE_TIMEOUT_MS);
       const results = r.results.map((x) => ({ path: x.path, deleted: x.ok, ...(x.error ? { error: x.error.code, message: x.error.message } : {}) }));
       // Something already gone is what the caller wanted; any other refusal fails the call (with every outcome).
       const refused = r.results.find((x) => !x.ok && x.error?.code !== 'not_found');
@@ -461,7 +468,7 @@ export const fileRoutes: RouteSpec[] = [
       const { c, svc, server, body } = ctx;
       const t = serverTarget(svc, server!);
       audited(ctx, { from: body.from, to: body.to });
-      await agentOp(ctx, t, () => t.hub.call(t.node, 'files.rename', { uid: t.uid, dataDir: t.dataDir, from: body.from, to: body.to, overwrite: body.overwrite }, { timeoutMs: RPC_TIMEOUT_MS }));
+      await fileRpc(ctx, t, 'files.rename', { from: body.from, to: body.to, overwrite: body.overwrite });
       return done(c, 'File renamed successfully');
     },
   }),
@@ -476,7 +483,7 @@ export const fileRoutes: RouteSpec[] = [
       const { c, svc, server, body } = ctx;
       const t = serverTarget(svc, server!);
       audited(ctx, { from: body.from, to: body.to });
-      await agentOp(ctx, t, () => t.hub.call(t.node, 'files.copy', { uid: t.uid, dataDir: t.dataDir, from: body.from, to: body.to }, { timeoutMs: ARCHIVE_TIMEOUT_MS }));
+      await fileRpc(ctx, t, 'files.copy', { from: body.from, to: body.to }, ARCHIVE_TIMEOUT_MS);
       return done(c, 'File copied successfully');
     },
   }),
@@ -497,7 +504,7 @@ export const fileRoutes: RouteSpec[] = [
       const mode = parseMode(body.mode);
       const t = serverTarget(svc, server!);
       audited(ctx, { path: body.path, mode: mode.toString(8).padStart(4, '0') });
-      await agentOp(ctx, t, () => t.hub.call(t.node, 'files.chmod', { uid: t.uid, dataDir: t.dataDir, path: body.path, mode }, { timeoutMs: RPC_TIMEOUT_MS }));
+      await fileRpc(ctx, t, 'files.chmod', { path: body.path, mode });
       return done(c, 'Permissions changed successfully');
     },
   }),
@@ -522,7 +529,7 @@ export const fileRoutes: RouteSpec[] = [
       const destination = name.includes('/') ? name : `${parentOf(paths[0]!)}/${name}`.replace(/^\/\//, '/');
       const t = serverTarget(svc, server!);
       audited(ctx, { paths: paths.slice(0, 50), destination });
-      const r = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.compress', { uid: t.uid, dataDir: t.dataDir, paths, destination }, { timeoutMs: ARCHIVE_TIMEOUT_MS }));
+      const r = await fileRpc(ctx, t, 'files.compress', { paths, destination }, ARCHIVE_TIMEOUT_MS);
       return c.json({ success: true, archivePath: r.archivePath, data: { archivePath: r.archivePath, size: r.size, entries: r.entries, skipped: r.skipped } });
     },
   }),
@@ -539,7 +546,7 @@ export const fileRoutes: RouteSpec[] = [
       const targetPath: string = body.targetPath ?? parentOf(body.archivePath);
       const t = serverTarget(svc, server!);
       audited(ctx, { archivePath: body.archivePath, targetPath });
-      const r = await agentOp(ctx, t, () => t.hub.call(t.node, 'files.decompress', { uid: t.uid, dataDir: t.dataDir, archivePath: body.archivePath, targetPath }, { timeoutMs: ARCHIVE_TIMEOUT_MS }));
+      const r = await fileRpc(ctx, t, 'files.decompress', { archivePath: body.archivePath, targetPath }, ARCHIVE_TIMEOUT_MS);
       return done(c, 'Archive extracted successfully', { data: { targetPath, entries: r.entries, bytes: r.bytes, skipped: r.skipped } });
     },
   }),

@@ -9,6 +9,7 @@ import { ADMIN_ROLE, checkGrants, type AccountStore, type Role, type User } from
 import { badRequest, conflict, forbidden } from '../http/errors.ts';
 import { ok, route, type RouteSpec } from '../http/route.ts';
 import { can, type Principal } from '../rbac/access.ts';
+import { credentialProps } from './auth.ts';
 import { expandGrants, PERMISSIONS } from '../rbac/permissions.ts';
 
 function holdsAll(principal: Principal, grants: readonly string[]): string[] {
@@ -35,6 +36,18 @@ function checkCanAssign(accounts: AccountStore, principal: Principal, roleIds: r
 function checkCanManage(accounts: AccountStore, principal: Principal, target: User, verb: string): void {
   const missing = holdsAll(principal, accounts.grantsOf(target.id));
   if (missing.length) throw forbidden(`You cannot ${verb} ${target.username}: they hold ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}, which you do not`, 'privilege_escalation');
+}
+
+/** Role permissions being written: known names first (a typo gets "unknown permission"), then all held by the caller. */
+function checkCanGrant(principal: Principal, permissions: readonly string[]): void {
+  const missing = holdsAll(principal, checkGrants(permissions));
+  if (missing.length) throw forbidden(`You cannot grant ${missing.slice(0, 5).join(', ')}: you do not hold it`, 'privilege_escalation');
+}
+
+/** Editing a role you could not assign would let you change what its (more powerful) holders hold. */
+function checkCanEditRole(principal: Principal, role: Role, verb: string): void {
+  const missing = holdsAll(principal, role.permissions);
+  if (missing.length) throw forbidden(`You cannot ${verb} the role "${role.name}": it grants ${missing.slice(0, 5).join(', ')}, which you do not hold`, 'privilege_escalation');
 }
 
 /** True when no other enabled user holds the admin role. */
@@ -64,6 +77,7 @@ function roleView(accounts: AccountStore, r: Role) {
 
 const roleIdsSchema = { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 100 } as const;
 const grantsSchema = { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 500 } as const;
+const roleProps = { name: { type: 'string', maxLength: 64 }, description: { type: 'string', maxLength: 500 }, permissions: grantsSchema } as const;
 
 export const userRoutes: RouteSpec[] = [
   route({
@@ -103,12 +117,7 @@ export const userRoutes: RouteSpec[] = [
     access: { permission: 'user.create' },
     body: {
       type: 'object',
-      properties: {
-        email: { type: 'string', maxLength: 320 },
-        username: { type: 'string', maxLength: 32 },
-        password: { type: 'string', maxLength: 1024 },
-        roleIds: roleIdsSchema,
-      },
+      properties: { ...credentialProps, roleIds: roleIdsSchema },
       required: ['email', 'username', 'password'],
       additionalProperties: false,
     },
@@ -130,13 +139,7 @@ export const userRoutes: RouteSpec[] = [
     access: { permission: 'user.update' },
     body: {
       type: 'object',
-      properties: {
-        email: { type: 'string', maxLength: 320 },
-        username: { type: 'string', maxLength: 32 },
-        password: { type: 'string', maxLength: 1024 },
-        disabled: { type: 'boolean' },
-        roleIds: roleIdsSchema,
-      },
+      properties: { ...credentialProps, disabled: { type: 'boolean' }, roleIds: roleIdsSchema },
       additionalProperties: false,
     },
     responses: { 200: 'the user', 403: 'the user or a role holds more than you', 409: 'would leave no enabled administrator' },
@@ -215,15 +218,13 @@ export const userRoutes: RouteSpec[] = [
     access: { permission: 'role.write' },
     body: {
       type: 'object',
-      properties: { name: { type: 'string', maxLength: 64 }, description: { type: 'string', maxLength: 500 }, permissions: grantsSchema },
+      properties: roleProps,
       required: ['name', 'permissions'],
       additionalProperties: false,
     },
     responses: { 201: 'created', 400: 'unknown permission', 403: 'grants more than you hold', 409: 'name taken' },
     handler: async ({ c, svc, principal, body, audit }) => {
-      // Names first, so a typo gets "unknown permission", not a confusing escalation refusal.
-      const missing = holdsAll(principal!, checkGrants(body.permissions));
-      if (missing.length) throw forbidden(`You cannot grant ${missing.slice(0, 5).join(', ')}: you do not hold it`, 'privilege_escalation');
+      checkCanGrant(principal!, body.permissions);
       const role = await svc.accounts.createRole(body);
       audit.resourceType = 'role';
       audit.resourceId = role.id;
@@ -239,7 +240,7 @@ export const userRoutes: RouteSpec[] = [
     access: { permission: 'role.write' },
     body: {
       type: 'object',
-      properties: { name: { type: 'string', maxLength: 64 }, description: { type: 'string', maxLength: 500 }, permissions: grantsSchema },
+      properties: roleProps,
       additionalProperties: false,
     },
     responses: { 200: 'the role', 400: 'unknown permission, or the admin role\'s permissions', 403: 'grants more than you hold', 409: 'name taken' },
@@ -247,14 +248,8 @@ export const userRoutes: RouteSpec[] = [
       const role = svc.accounts.requireRole(params.roleId!);
       audit.resourceType = 'role';
       audit.resourceId = role.id;
-      // Editing a role you could not assign would let you change what its (more powerful) holders hold.
-      const mine = holdsAll(principal!, role.permissions);
-      if (mine.length) throw forbidden(`You cannot change the role "${role.name}": it grants ${mine.slice(0, 5).join(', ')}, which you do not hold`, 'privilege_escalation');
-      if (body.permissions) {
-        const grants = checkGrants(body.permissions);
-        const missing = holdsAll(principal!, grants);
-        if (missing.length) throw forbidden(`You cannot grant ${missing.slice(0, 5).join(', ')}: you do not hold it`, 'privilege_escalation');
-      }
+      checkCanEditRole(principal!, role, 'change');
+      if (body.permissions) checkCanGrant(principal!, body.permissions);
       const next = await svc.accounts.updateRole(role.id, body);
       audit.metadata.permissions = next.permissions;
       return ok(c, roleView(svc.accounts, next));
@@ -271,8 +266,7 @@ export const userRoutes: RouteSpec[] = [
       const role = svc.accounts.requireRole(params.roleId!);
       audit.resourceType = 'role';
       audit.resourceId = role.id;
-      const mine = holdsAll(principal!, role.permissions);
-      if (mine.length) throw forbidden(`You cannot delete the role "${role.name}": it grants ${mine.slice(0, 5).join(', ')}, which you do not hold`, 'privilege_escalation');
+      checkCanEditRole(principal!, role, 'delete');
       await svc.accounts.deleteRole(role.id);
       return ok(c, undefined, 200, { message: 'Role deleted' });
     },

@@ -2,21 +2,13 @@
 // through the test image's `burn` console command fires a CPU rule (delivered to a local HTTP
 // receiver in the Discord shape) that resolves after `unburn`; stopping the agent fires node_offline.
 // The metrics history receives the same samples.
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
+import type { Embedded } from '../../bin/commands/up.ts';
 import { serverSeries } from '../../controller/metrics/history.ts';
-import type { GameNode, GameServer } from '../../crds/types.ts';
+import { startLocalGantry, type LocalGantry } from '../helpers/embedded.ts';
 import { until } from '../helpers/wait.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const run = promisify(execFile);
 const NODE = 'e2e-alerts';
 
 interface DiscordBody {
@@ -25,12 +17,12 @@ interface DiscordBody {
 }
 
 describe('alerts from real container stats', () => {
+  let local: LocalGantry;
   let gantry: Embedded;
-  let dataDir: string;
   let receiver: http.Server;
   let hookUrl: string;
   const received: { path: string; body: DiscordBody }[] = [];
-  const server = async () => (await gantry.store.get('GameServer', 'default', 'hot')) as unknown as GameServer;
+  const server = () => local.server('hot');
 
   beforeAll(async () => {
     receiver = http.createServer((req, res) => {
@@ -44,23 +36,13 @@ describe('alerts from real container stats', () => {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
     hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/api/webhooks/1/secret`;
 
-    dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-e2e-alerts-'));
-    gantry = await startEmbedded({ dataDir, port: 0, host: '127.0.0.1', seedDir: path.join(ROOT, 'manifests/examples'), localAgent: { nodeName: NODE } });
-    await until('the local node Online', async () => ((await gantry.store.get('GameNode', undefined, NODE)) as unknown as GameNode).status?.phase === 'Online');
-    await gantry.store.create({
-      apiVersion: 'gantry.dev/v1alpha1',
-      kind: 'GameServer',
-      metadata: { name: 'hot', namespace: 'default' },
-      spec: { templateRef: 'testgame', state: 'Running', resources: { memoryMb: 64, cpuCores: 0.5, diskMb: 50 } },
-    });
-    await until('the server running', async () => (await server()).status?.phase === 'running');
+    local = await startLocalGantry('gantry-e2e-alerts-', NODE);
+    gantry = local.gantry;
+    await local.runServer('hot');
   }, 120_000);
 
   afterAll(async () => {
-    const s = await server().catch(() => undefined);
-    await gantry?.stop();
-    if (s?.status?.containerId) await run('docker', ['rm', '-f', s.status.containerId]).catch(() => undefined);
-    await rm(dataDir, { recursive: true, force: true });
+    await local?.stop(['hot']);
     await new Promise<void>((r) => receiver.close(() => r()));
   });
 

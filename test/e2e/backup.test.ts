@@ -5,13 +5,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backup, GameNode, GameServer, Restore } from '../../crds/types.ts';
 import { until } from '../helpers/wait.ts';
+import { treeSnapshot } from '../helpers/tree.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -19,24 +20,7 @@ const NODE = 'e2e-backup';
 const NS = 'default';
 process.env.GANTRY_TEST_BACKUP_SLOW_MS = '40'; // inherited by the local agent (a child process)
 
-async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, rel: string) => {
-    for (const name of (await readdir(dir)).sort()) {
-      const full = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const s = await lstat(full);
-      const meta = `${(s.mode & 0o7777).toString(8)} ${s.uid}:${s.gid}`;
-      if (s.isSymbolicLink()) out[r] = `link ${await readlink(full)}`;
-      else if (s.isDirectory()) {
-        out[r] = `dir ${meta}`;
-        await walk(full, r);
-      } else out[r] = `file ${meta} ${createHash('sha256').update(await readFile(full)).digest('hex')}`;
-    }
-  };
-  await walk(root, '');
-  return out;
-}
+const snapshot = (root: string) => treeSnapshot(root, { linkOwner: false });
 
 describe('Backup and Restore end to end (real container, agent killed with -9)', () => {
   // Imported lazily so an unrelated module error elsewhere names itself in the failure.

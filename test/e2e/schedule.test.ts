@@ -2,44 +2,30 @@
 // the test image, and a `* * * * *` Schedule whose run says something on the console, restarts the
 // server, and says something again in the new container.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
-import type { GameNode, GameServer, Schedule } from '../../crds/types.ts';
+import type { Embedded } from '../../bin/commands/up.ts';
+import type { Schedule } from '../../crds/types.ts';
+import { startLocalGantry, type LocalGantry } from '../helpers/embedded.ts';
 import { until } from '../helpers/wait.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 const NODE = 'e2e-schedule';
 
 describe('Schedule with real Docker', () => {
+  let local: LocalGantry;
   let gantry: Embedded;
   let dataDir: string;
-  const server = async () => (await gantry.store.get('GameServer', 'default', 'sched-srv')) as unknown as GameServer;
+  const server = () => local.server('sched-srv');
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-e2e-sched-'));
-    gantry = await startEmbedded({ dataDir, port: 0, host: '127.0.0.1', seedDir: path.join(ROOT, 'manifests/examples'), localAgent: { nodeName: NODE } });
-    await until('the local node Online', async () => ((await gantry.store.get('GameNode', undefined, NODE)) as unknown as GameNode).status?.phase === 'Online');
-    await gantry.store.create({
-      apiVersion: 'gantry.dev/v1alpha1',
-      kind: 'GameServer',
-      metadata: { name: 'sched-srv', namespace: 'default' },
-      spec: { templateRef: 'testgame', state: 'Running', resources: { memoryMb: 64, cpuCores: 0.5, diskMb: 50 } },
-    });
-    await until('the server running', async () => (await server()).status?.phase === 'running');
+    local = await startLocalGantry('gantry-e2e-sched-', NODE);
+    ({ gantry, dataDir } = local);
+    await local.runServer('sched-srv');
   }, 120_000);
 
-  afterAll(async () => {
-    const s = await server().catch(() => undefined);
-    await gantry?.stop();
-    if (s?.status?.containerId) await run('docker', ['rm', '-f', s.status.containerId]).catch(() => undefined);
-    await run('sh', ['-c', `docker ps -aq --filter label=gantry.dev/server-name=sched-srv | xargs -r docker rm -f`]).catch(() => undefined);
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => local?.stop(['sched-srv']));
 
   it('a cron run sends console commands around a restart, in order, with the delay', async () => {
     const before = await server();

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { openApiServices, type OpenApiOptions } from '../../api/open.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { ADMIN_ROLE, USER_ROLE } from '../../api/auth/accounts.ts';
-import type { TestEnv } from './env.ts';
+import { createApp, type AppDeps } from '../../api/app.ts';
+import { openTestEnv, type TestEnv } from './env.ts';
 
 export async function apiServicesFor(env: TestEnv, extra: Partial<OpenApiOptions> = {}): Promise<ApiServices> {
   return openApiServices({ db: env.db, secret: randomBytes(32), store: env.store, registry: env.registry, events: env.events, log: env.log, ...extra });
@@ -22,6 +23,48 @@ export async function signIn(svc: ApiServices, username: string, roles: string[]
   const { session } = await svc.accounts.createSession(user.id);
   const { token } = await svc.auth.issueAccessToken(user.id, session.id);
   return { userId: user.id, username, token, headers: { authorization: `Bearer ${token}` } };
+}
+
+/** Who a request is from: an access token, a signed-in user, or headers as they are. */
+export type ApiAuth = string | SignedIn | Record<string, string> | undefined;
+
+export interface ApiReply {
+  status: number;
+  /** The parsed JSON body (undefined when empty). */
+  body: any;
+  headers: Headers;
+}
+
+export interface ApiApp {
+  env: TestEnv;
+  svc: ApiServices;
+  app: ReturnType<typeof createApp>;
+  /** An in-process request; a body is sent as JSON (a string as it is). */
+  call(method: string, path: string, body?: unknown, auth?: ApiAuth): Promise<ApiReply>;
+  /** `call` with the caller first, as the route tests read. */
+  as(who: ApiAuth, method: string, path: string, body?: unknown): Promise<ApiReply>;
+}
+
+/**
+ * The real app over API services of a test env (opened here unless given): `api` goes to
+ * apiServicesFor, `app` to createApp; `base` prefixes request paths (e.g. a host for absolute URLs).
+ */
+export async function openApiApp(opts: { env?: TestEnv; api?: Partial<OpenApiOptions>; app?: Partial<AppDeps>; base?: string } = {}): Promise<ApiApp> {
+  const env = opts.env ?? (await openTestEnv());
+  const svc = await apiServicesFor(env, opts.api);
+  const app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, ...opts.app, api: svc });
+  const call = async (method: string, path: string, body?: unknown, auth?: ApiAuth): Promise<ApiReply> => {
+    const authHeaders: Record<string, string> =
+      typeof auth === 'string' ? (auth ? { authorization: `Bearer ${auth}` } : {}) : auth && typeof auth.headers === 'object' ? (auth as SignedIn).headers : ((auth as Record<string, string> | undefined) ?? {});
+    const res = await app.request((opts.base ?? '') + path, {
+      method,
+      headers: { 'content-type': 'application/json', ...authHeaders },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  };
+  return { env, svc, app, call, as: (who, method, path, body) => call(method, path, body, who) };
 }
 
 export const signInAdmin = (svc: ApiServices, username = 'admin') => signIn(svc, username, [ADMIN_ROLE]);

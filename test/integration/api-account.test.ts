@@ -2,32 +2,24 @@
 // sessions, own sessions, API keys (shown once, scoped, revocable), TOTP enrol/verify/disable with
 // replay refused, and purpose tokens.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { totpFor } from '../../api/auth/totp.ts';
-import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin } from '../helpers/api.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin } from '../helpers/api.ts';
 
 describe('account API', () => {
   let env: TestEnv;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let clock: number;
   beforeEach(async () => {
-    env = await openTestEnv();
     clock = Date.parse('2026-03-01T12:00:00Z');
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 1000 }, now: () => clock });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ api: { limits: { authPerMinute: 1000 }, now: () => clock } });
+    ({ env, svc } = api);
   });
   afterEach(() => env.close());
 
-  const call = async (method: string, path: string, body?: unknown, token?: string) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    const res = await app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (...a: Parameters<ApiApp['call']>) => api.call(...a);
   const login = async (body: Record<string, unknown>) => call('POST', '/api/auth/login', body);
 
   it('changes the password: the old one stops working and every other session ends, this one stays', async () => {

@@ -1,28 +1,22 @@
 // The admin endpoints: statistics from the store and the accounts, every server with its owner,
 // health that reports only what exists, and the audit log with its filters.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
-import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
 
 describe('admin API', () => {
   let env: TestEnv;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let admin: SignedIn;
   let user: SignedIn;
 
-  const call = async (who: SignedIn | undefined, method: string, p: string, body?: unknown) => {
-    const res = await app.request(p, { method, headers: { 'content-type': 'application/json', ...(who?.headers ?? {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (...a: Parameters<ApiApp['as']>) => api.as(...a);
 
   beforeEach(async () => {
-    env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 100_000, userPerMinute: 100_000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ api: { limits: { authPerMinute: 100_000, userPerMinute: 100_000 } } });
+    ({ env, svc } = api);
     admin = await signInAdmin(svc);
     user = await signIn(svc, 'johndoe');
     await env.store.create({ apiVersion: 'gantry.dev/v1alpha1', kind: 'ServerTemplate', metadata: { name: 't' }, spec: { image: 'i', startCommand: 'c', resources: { memoryMb: 1024, cpuCores: 1, diskMb: 1000 } } });

@@ -3,28 +3,24 @@
 // counted — an owner sees only their servers' alerts, another user's alert is 404 and a bulk request
 // containing one is refused whole; alert rules ↔ AlertRule resources in Catalyst's shape.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { AlertService } from '../../controller/alerts/service.ts';
 import type { NewAlert } from '../../controller/alerts/store.ts';
 import { Manager } from '../../controller/runtime/controller.ts';
 import type { AlertRule, GameServer } from '../../crds/types.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
 
 describe('alerts API', () => {
   let env: TestEnv;
   let svc: ApiServices;
   let mgr: Manager;
   let alerts: AlertService;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let admin: SignedIn, owner: SignedIn, other: SignedIn, watcher: SignedIn;
   const ids: Record<string, string> = {};
 
-  const call = async (who: SignedIn | undefined, method: string, p: string, body?: unknown) => {
-    const res = await app.request(p, { method, headers: { 'content-type': 'application/json', ...(who?.headers ?? {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const call = (...a: Parameters<ApiApp['as']>) => api.as(...a);
   const listIds = async (who: SignedIn, q = '') => {
     const r = await call(who, 'GET', `/api/alerts${q}`);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -36,8 +32,8 @@ describe('alerts API', () => {
     mgr = new Manager({ store: env.store, log: env.log });
     alerts = await AlertService.open({ db: env.db, store: env.store, manager: mgr, events: env.events, log: env.log, startupGraceMs: 0 });
     await mgr.start();
-    svc = await apiServicesFor(env, { alerts, limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ env, api: { alerts, limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } } });
+    svc = api.svc;
     admin = await signInAdmin(svc);
     owner = await signIn(svc, 'owner');
     other = await signIn(svc, 'other');

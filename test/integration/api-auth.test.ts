@@ -2,29 +2,21 @@
 // rotation (reuse revokes the family), logout, and what a bad token gets.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
-import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin } from '../helpers/api.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin } from '../helpers/api.ts';
 
 describe('auth API', () => {
   let env: TestEnv;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   beforeEach(async () => {
-    env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 1000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ api: { limits: { authPerMinute: 1000 } } });
+    ({ env, svc } = api);
   });
   afterEach(() => env.close());
 
-  const call = async (method: string, path: string, body?: unknown, token?: string) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    const res = await app.request(path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
-  };
+  const call = (...a: Parameters<ApiApp['call']>) => api.call(...a);
 
   it('runs first-run setup once, then register, login, me, refresh and logout', async () => {
     expect((await call('GET', '/api/setup/status')).body).toEqual({ success: true, data: { needsSetup: true } });

@@ -3,12 +3,11 @@
 // reversed and oversized ranges are 400 naming the parameter; server.read / node.read apply.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { MetricsHistory, nodeSeries, serverSeries, type MetricValues } from '../../controller/metrics/history.ts';
 import type { GameServer } from '../../crds/types.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
 
 const MINUTE = 60_000;
 const MiB = 1024 * 1024;
@@ -17,23 +16,20 @@ describe('metrics API', () => {
   let env: TestEnv;
   let svc: ApiServices;
   let metrics: MetricsHistory;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let admin: SignedIn, owner: SignedIn, other: SignedIn, viewer: SignedIn;
   /** The first sample: a 5-minute boundary about half an hour ago (inside the raw tier). */
   let T0: number;
 
-  const call = async (who: SignedIn, p: string) => {
-    const res = await app.request(p, { headers: who.headers });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const call = (who: SignedIn, p: string) => api.as(who, 'GET', p);
   const iso = (t: number) => new Date(t).toISOString();
   const values = (cpu: number): MetricValues => ({ cpu, memoryBytes: 256 * MiB, memoryLimitBytes: 1024 * MiB, diskBytes: 1024 * MiB, diskLimitBytes: 10 * 1024 * MiB, networkRxBps: 1000, networkTxBps: 500 });
 
   beforeAll(async () => {
     env = await openTestEnv();
     metrics = await MetricsHistory.open({ path: path.join(env.dir, 'metrics.db'), compactIntervalMs: 24 * 3600_000, log: env.log });
-    svc = await apiServicesFor(env, { metrics, limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ env, api: { metrics, limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } } });
+    svc = api.svc;
     admin = await signInAdmin(svc);
     owner = await signIn(svc, 'owner');
     other = await signIn(svc, 'other');

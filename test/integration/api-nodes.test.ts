@@ -1,34 +1,29 @@
 // The Catalyst node endpoints over GameNode: list (servers embedded), get, create (a deployment token
 // instead of Catalyst's secret, and it enrols), update, delete (refused while servers are bound).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import type { GameNode } from '../../crds/types.ts';
 import { AGENT_ENROLL_PATH } from '../../agent/protocol.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
 
 describe('nodes API', () => {
   let env: TestEnv;
   let nodes: NodeEnrollment;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let admin: SignedIn;
   let user: SignedIn;
 
-  const call = async (who: SignedIn | undefined, method: string, p: string, body?: unknown) => {
-    const res = await app.request('http://gantry.test' + p, { method, headers: { 'content-type': 'application/json', ...(who?.headers ?? {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
-  };
+  const call = (...a: Parameters<ApiApp['as']>) => api.as(...a);
 
   beforeEach(async () => {
     env = await openTestEnv();
     nodes = await NodeEnrollment.open({ db: env.db, store: env.store, log: env.log });
     await nodes.start();
-    svc = await apiServicesFor(env, { nodes, limits: { authPerMinute: 100_000, userPerMinute: 100_000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, nodes, api: svc });
+    api = await openApiApp({ env, base: 'http://gantry.test', api: { nodes, limits: { authPerMinute: 100_000, userPerMinute: 100_000 } }, app: { nodes } });
+    svc = api.svc;
     admin = await signInAdmin(svc);
     user = await signIn(svc, 'user');
   });

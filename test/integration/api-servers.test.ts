@@ -5,35 +5,28 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import type { GameServer } from '../../crds/types.ts';
-import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 describe('servers API', () => {
   let env: TestEnv;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let admin: SignedIn;
   let owner: SignedIn;
   let other: SignedIn;
 
-  const call = async (who: SignedIn | undefined, method: string, p: string, body?: unknown) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...(who?.headers ?? {}) };
-    const res = await app.request(p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (...a: Parameters<ApiApp['as']>) => api.as(...a);
   const get = async (name: string) => (await env.store.get('GameServer', 'default', name)) as unknown as GameServer;
   const setPhase = (name: string, phase: string, extra: Record<string, unknown> = {}) => env.store.patchStatus('GameServer', 'default', name, { phase, ...extra });
 
   beforeEach(async () => {
-    env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 100_000, userPerMinute: 100_000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ api: { limits: { authPerMinute: 100_000, userPerMinute: 100_000 } } });
+    ({ env, svc } = api);
     admin = await signInAdmin(svc);
     // Customers who may create servers: a role with server.create only.
     const role = await svc.accounts.createRole({ name: 'Customer', permissions: ['server.create'] });

@@ -3,7 +3,6 @@
 // update and delete honour task.* on the task's server (another user's task is 404, a read-only subuser
 // gets 403); execute runs the task through a real Schedule controller (a backup step creates a Backup).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { ANNOTATION_TASK_NAME, LABEL_SERVER } from '../../api/routes/tasks.ts';
 import { Manager } from '../../controller/runtime/controller.ts';
@@ -11,26 +10,22 @@ import { addScheduleController, type ScheduleController } from '../../controller
 import { ANNOTATION_RUN_REQUESTED } from '../../controller/reconcilers/schedule/plan.ts';
 import { LABEL_SCHEDULE } from '../../controller/reconcilers/schedule/steps.ts';
 import type { Backup, GameServer, Schedule } from '../../crds/types.ts';
-import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
 import { until } from '../helpers/wait.ts';
 
 describe('tasks API ↔ Schedule', () => {
   let env: TestEnv;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let admin: SignedIn, owner: SignedIn, other: SignedIn, reader: SignedIn;
 
-  const call = async (who: SignedIn | undefined, method: string, p: string, body?: unknown) => {
-    const res = await app.request(p, { method, headers: { 'content-type': 'application/json', ...(who?.headers ?? {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const call = (...a: Parameters<ApiApp['as']>) => api.as(...a);
   const schedule = (id: string) => env.store.get<Schedule>('Schedule', 'default', id);
 
   beforeAll(async () => {
-    env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ api: { limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } } });
+    ({ env, svc } = api);
     admin = await signInAdmin(svc);
     owner = await signIn(svc, 'owner');
     other = await signIn(svc, 'other');

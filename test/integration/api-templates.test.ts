@@ -2,11 +2,10 @@
 // requiredVariables ↔ variables, ports, stop command, config files), update keeping what the body
 // leaves out, delete refused while servers use the template, and who may do what.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import type { ServerTemplate } from '../../crds/types.ts';
-import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin, type SignedIn } from '../helpers/api.ts';
 
 const MINECRAFT = {
   name: 'Minecraft Java Edition',
@@ -23,21 +22,16 @@ const MINECRAFT = {
 describe('templates API', () => {
   let env: TestEnv;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   let admin: SignedIn;
   let user: SignedIn;
 
-  const call = async (who: SignedIn | undefined, method: string, p: string, body?: unknown) => {
-    const res = await app.request(p, { method, headers: { 'content-type': 'application/json', ...(who?.headers ?? {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (...a: Parameters<ApiApp['as']>) => api.as(...a);
   const stored = async (id: string) => (await env.store.get('ServerTemplate', undefined, id)) as unknown as ServerTemplate;
 
   beforeEach(async () => {
-    env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 100_000, userPerMinute: 100_000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ api: { limits: { authPerMinute: 100_000, userPerMinute: 100_000 } } });
+    ({ env, svc } = api);
     admin = await signInAdmin(svc);
     user = await signIn(svc, 'user');
   });

@@ -2,30 +2,22 @@
 // rules (not yourself, not the last administrator), roles with wildcards taking effect at once, the
 // permission catalogue, and no way to hand out more than you hold.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { PERMISSIONS } from '../../api/rbac/permissions.ts';
-import { openTestEnv, type TestEnv } from '../helpers/env.ts';
-import { apiServicesFor, signIn, signInAdmin } from '../helpers/api.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { openApiApp, type ApiApp, signIn, signInAdmin } from '../helpers/api.ts';
 
 describe('users and roles API', () => {
   let env: TestEnv;
   let svc: ApiServices;
-  let app: ReturnType<typeof createApp>;
+  let api: ApiApp;
   beforeEach(async () => {
-    env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 1000 } });
-    app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
+    api = await openApiApp({ api: { limits: { authPerMinute: 1000 } } });
+    ({ env, svc } = api);
   });
   afterEach(() => env.close());
 
-  const call = async (method: string, path: string, body?: unknown, token?: string) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    const res = await app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (...a: Parameters<ApiApp['call']>) => api.call(...a);
 
   it('lists users page by page with their roles embedded and a pagination object', async () => {
     const admin = await signInAdmin(svc);

@@ -2,7 +2,7 @@
 // ignore patterns, owners and modes, the atomic swap, refusals, and the recovery after a crash.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat, symlink, writeFile, link } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile, link } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar';
@@ -10,29 +10,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackupManager, recoverBackupState, restorePaths } from '../../agent/backups/manager.ts';
 import { resolveDataDir } from '../../agent/rpc-handlers.ts';
 import { createLogger } from '../../lib/log.ts';
+import { treeSnapshot } from '../helpers/tree.ts';
 
 const isRoot = process.getuid?.() === 0;
 
-/** Every file, dir and symlink under root: relative path → type, mode, owner, content hash / target. */
-async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, rel: string) => {
-    for (const name of (await readdir(dir)).sort()) {
-      const full = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const s = await lstat(full);
-      const owner = `${s.uid}:${s.gid}`;
-      const mode = (s.mode & 0o7777).toString(8);
-      if (s.isSymbolicLink()) out[r] = `link ${await readlink(full)} ${owner}`;
-      else if (s.isDirectory()) {
-        out[r] = `dir ${mode} ${owner}`;
-        await walk(full, r);
-      } else out[r] = `file ${mode} ${owner} ${createHash('sha256').update(await readFile(full)).digest('hex')}`;
-    }
-  };
-  await walk(root, '');
-  return out;
-}
+const snapshot = (root: string) => treeSnapshot(root);
 
 describe('agent backups (real file system)', () => {
   let root: string;

@@ -36,6 +36,34 @@ export function nodeView(hub: AgentHub, nodes: { getByName(ns: undefined, name: 
   return { name, exists: !!nodes.getByName(undefined, name), connected: hub.isConnected(name) };
 }
 
+type Planned = { metadata: { namespace?: string; name: string; uid?: string; resourceVersion?: string } };
+
+/** Writes a plan's status patch (if any) at the version planned from; false when that version is stale (plan again). */
+export async function writePlannedStatus(store: ResourceStore, kind: string, obj: Planned, status: Record<string, unknown>): Promise<boolean> {
+  if (Object.keys(status).length === 0) return true;
+  try {
+    await store.patchStatus(kind, obj.metadata.namespace, obj.metadata.name, status, { resourceVersion: obj.metadata.resourceVersion });
+    return true;
+  } catch (err) {
+    // A stale cache: plan again from the newer object (the job outcome stays in the tracker).
+    if (isStoreError(err, 'Conflict') || isStoreError(err, 'NotFound')) return false;
+    throw err;
+  }
+}
+
+/** Records a plan's events on the object; a failed record is logged, never fails the reconcile. */
+export async function recordPlanEvents(events: EventRecorder, log: Logger, kind: string, obj: Planned, planned: readonly PlanEvent[]): Promise<void> {
+  for (const e of planned) {
+    await events.record({ kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid }, e.type, e.reason, e.message).catch((err) => log.warn('event not recorded', { err }));
+  }
+}
+
+/** A node (dis)connecting can unblock or fail the unfinished objects: reconcile them again. */
+export function requeueOnNodeChange<T extends Planned>(hub: AgentHub, controller: Controller<T>, unfinished: () => T[]): void {
+  hub.on('nodeConnected', () => unfinished().forEach((o) => controller.enqueue(keyOf(o))));
+  hub.on('nodeDisconnected', () => unfinished().forEach((o) => controller.enqueue(keyOf(o))));
+}
+
 export async function updateFinalizers(store: ResourceStore, kind: string, obj: { metadata: { namespace?: string; name: string } }, finalizer: string, add: boolean): Promise<void> {
   const { namespace, name } = obj.metadata;
   for (let attempt = 0; ; attempt++) {
@@ -80,15 +108,7 @@ export function addBackupController(mgr: Manager, deps: BackupControllerDeps): C
       const server = servers.getByName(backup.metadata.namespace, backup.spec?.serverRef ?? '');
       const result = planBackup({ backup, server, node: nodeView(hub, nodes, relevantNode(backup, server)), job: jobs.get(uid), now: now() });
 
-      if (Object.keys(result.status).length > 0) {
-        try {
-          await store.patchStatus('Backup', backup.metadata.namespace, backup.metadata.name, result.status, { resourceVersion: backup.metadata.resourceVersion });
-        } catch (err) {
-          // A stale cache: plan again from the newer object (the job outcome stays in the tracker).
-          if (isStoreError(err, 'Conflict') || isStoreError(err, 'NotFound')) return { requeue: true };
-          throw err;
-        }
-      }
+      if (!(await writePlannedStatus(store, 'Backup', backup, result.status))) return { requeue: true };
       if (result.forgetJob) jobs.forget(uid);
       for (const action of result.actions) await execute(action, backup, key);
       await record(backup, result.events);
@@ -123,14 +143,11 @@ export function addBackupController(mgr: Manager, deps: BackupControllerDeps): C
   }
 
   async function record(backup: Backup, events: PlanEvent[]): Promise<void> {
-    for (const e of events) {
-      await deps.events.record({ kind: 'Backup', namespace: backup.metadata.namespace, name: backup.metadata.name, uid: backup.metadata.uid }, e.type, e.reason, e.message).catch((err) => log.warn('event not recorded', { err }));
-    }
+    await recordPlanEvents(deps.events, log, 'Backup', backup, events);
   }
 
   // Node connectivity lives in the hub, not the store: a node coming back lets waiting backups go on.
   const unfinished = () => controller.informer.list().filter((b) => b.metadata.deletionTimestamp || b.status?.phase !== 'completed');
-  hub.on('nodeConnected', () => unfinished().forEach((b) => controller.enqueue(keyOf(b))));
-  hub.on('nodeDisconnected', () => unfinished().forEach((b) => controller.enqueue(keyOf(b))));
+  requeueOnNodeChange(hub, controller, unfinished);
   return controller;
 }

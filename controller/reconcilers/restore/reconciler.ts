@@ -8,10 +8,9 @@ import { keyOf } from '../../runtime/informer.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
 import type { EventRecorder } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
-import { isStoreError } from '../../store/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { JobTracker } from '../backup/jobs.ts';
-import { nodeView, serverRefKey } from '../backup/reconciler.ts';
+import { nodeView, recordPlanEvents, requeueOnNodeChange, serverRefKey, writePlannedStatus } from '../backup/reconciler.ts';
 import { planRestore, relevantRestoreNode } from './plan.ts';
 
 const BY_SERVER = 'byServer';
@@ -56,27 +55,17 @@ export function addRestoreController(mgr: Manager, deps: RestoreControllerDeps):
       const backup = backups.getByName(ns, restore.spec?.backupRef ?? '');
       const result = planRestore({ restore, server, backup, node: nodeView(hub, nodes, relevantRestoreNode(restore, backup)), job: jobs.get(uid), now: now() });
 
-      if (Object.keys(result.status).length > 0) {
-        try {
-          await store.patchStatus('Restore', ns, restore.metadata.name, result.status, { resourceVersion: restore.metadata.resourceVersion });
-        } catch (err) {
-          if (isStoreError(err, 'Conflict') || isStoreError(err, 'NotFound')) return { requeue: true };
-          throw err;
-        }
-      }
+      if (!(await writePlannedStatus(store, 'Restore', restore, result.status))) return { requeue: true };
       if (result.forgetJob) jobs.forget(uid);
       for (const action of result.actions) {
         jobs.start(uid, () => hub.call(action.node, 'restore.run', action.params, { timeoutMs: RESTORE_RPC_TIMEOUT_MS }), () => controller.enqueue(key));
       }
-      for (const e of result.events) {
-        await deps.events.record({ kind: 'Restore', namespace: ns, name: restore.metadata.name, uid }, e.type, e.reason, e.message).catch((err) => log.warn('event not recorded', { err }));
-      }
+      await recordPlanEvents(deps.events, log, 'Restore', restore, result.events);
       return {};
     },
   });
 
   const unfinished = () => controller.informer.list().filter((r) => r.status?.phase !== 'completed' && r.status?.phase !== 'failed');
-  hub.on('nodeConnected', () => unfinished().forEach((r) => controller.enqueue(keyOf(r))));
-  hub.on('nodeDisconnected', () => unfinished().forEach((r) => controller.enqueue(keyOf(r))));
+  requeueOnNodeChange(hub, controller, unfinished);
   return controller;
 }
