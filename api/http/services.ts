@@ -1,6 +1,7 @@
 // What route modules are given: the controller's parts they read and edit, and the API's own parts.
 import type { CrdRegistry } from '../../crds/registry.ts';
 import type { GameServer } from '../../crds/types.ts';
+import type { AnyResource } from '../../crds/resource.ts';
 import type { ResourceStore } from '../../controller/store/types.ts';
 import type { EventRecorder } from '../../controller/events/recorder.ts';
 import type { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
@@ -53,12 +54,36 @@ export interface ApiServices {
   now: () => number;
 }
 
+/**
+ * Lists of a kind, reused while the store's revision has not moved (any committed write moves it), so a
+ * burst of reads costs one query each and is never stale. Callers must not mutate the objects.
+ */
+export class ListCache {
+  private readonly lists = new Map<string, { rv: string; items: unknown[] }>();
+
+  constructor(private readonly store: ResourceStore) {}
+
+  async list<T extends AnyResource>(kind: string, namespace?: string): Promise<T[]> {
+    const key = `${kind}/${namespace ?? ''}`;
+    const rv = await this.store.currentResourceVersion();
+    const hit = this.lists.get(key);
+    if (hit?.rv === rv) return hit.items as T[];
+    const list = await this.store.list<T>(kind, namespace === undefined ? {} : { namespace });
+    this.lists.set(key, { rv: list.resourceVersion, items: list.items });
+    return list.items;
+  }
+}
+
 /** GameServers as the Catalyst API names them: id = metadata.name in one namespace. */
 export class ServerDirectory {
+  readonly lists: ListCache;
+
   constructor(
     private readonly store: ResourceStore,
     readonly namespace: string,
-  ) {}
+  ) {
+    this.lists = new ListCache(store);
+  }
 
   async find(id: string): Promise<GameServer | undefined> {
     if (!id || id.length > 253) return undefined;
@@ -70,18 +95,8 @@ export class ServerDirectory {
     }
   }
 
-  private cached?: { rv: string; items: GameServer[] };
-
-  /**
-   * Every server of the namespace. Reused while the store's revision has not moved (any committed write
-   * moves it), so a burst of list calls costs one query and is never stale. Callers must not mutate
-   * the objects.
-   */
-  async list(): Promise<GameServer[]> {
-    const rv = await this.store.currentResourceVersion();
-    if (this.cached?.rv === rv) return this.cached.items;
-    const list = await this.store.list<GameServer>('GameServer', { namespace: this.namespace });
-    this.cached = { rv: list.resourceVersion, items: list.items };
-    return list.items;
+  /** Every server of the namespace (cached by revision: do not mutate). */
+  list(): Promise<GameServer[]> {
+    return this.lists.list<GameServer>('GameServer', this.namespace);
   }
 }

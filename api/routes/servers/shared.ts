@@ -13,13 +13,11 @@ export const findTemplate = (svc: ApiServices, name: string) => getOrUndefined<S
 export const findNode = (svc: ApiServices, name: string) => getOrUndefined<GameNode>(svc.store, 'GameNode', undefined, name);
 
 export async function templateMap(svc: ApiServices): Promise<Map<string, ServerTemplate>> {
-  const list = await svc.store.list<ServerTemplate>('ServerTemplate');
-  return new Map(list.items.map((t) => [t.metadata.name, t]));
+  return new Map((await svc.servers.lists.list<ServerTemplate>('ServerTemplate')).map((t) => [t.metadata.name, t]));
 }
 
 export async function nodeMap(svc: ApiServices): Promise<Map<string, GameNode>> {
-  const list = await svc.store.list<GameNode>('GameNode');
-  return new Map(list.items.map((n) => [n.metadata.name, n]));
+  return new Map((await svc.servers.lists.list<GameNode>('GameNode')).map((n) => [n.metadata.name, n]));
 }
 
 /** The server as one GET shows it (node and template embedded). */
