@@ -10,7 +10,7 @@ const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 
 Usage:
   gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 127.0.0.1]
-            [--seed DIR | --no-seed] [--no-agent] [--node-name NAME]
+            [--seed DIR | --no-seed] [--no-agent] [--node-name NAME] [--sftp-port 2022 | --no-sftp]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
@@ -57,8 +57,12 @@ async function main(argv: string[]): Promise<number> {
           'node-name': { type: 'string', default: process.env.GANTRY_NODE_NAME },
           port: { type: 'string', default: process.env.GANTRY_PORT ?? '8080' },
           host: { type: 'string', default: process.env.GANTRY_HOST ?? '127.0.0.1' },
+          'sftp-port': { type: 'string', default: process.env.GANTRY_SFTP_PORT ?? '2022' },
+          'no-sftp': { type: 'boolean' },
         },
       });
+      const sftpPort = Number(values['sftp-port']);
+      if (!Number.isInteger(sftpPort) || sftpPort < -1 || sftpPort > 65535) throw new Error(`--sftp-port must be 0-65535 (0 = any free port; --no-sftp turns SFTP off), not "${values['sftp-port']}"`);
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, not "${values.port}"`);
       const { up } = await import('./commands/up.ts');
@@ -69,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
         seedDir: values['no-seed'] ? undefined : values.seed,
         port,
         host: values.host,
+        sftpPort: values['no-sftp'] ? false : sftpPort,
         localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
       });
     }

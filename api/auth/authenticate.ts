@@ -6,7 +6,6 @@ import { API_KEY_PREFIX } from './accounts.ts';
 import type { TokenPurpose, TokenService } from './tokens.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Principal } from '../rbac/access.ts';
-import { expandGrants } from '../rbac/permissions.ts';
 
 export class Authenticator {
   constructor(
@@ -48,6 +47,9 @@ export class Authenticator {
   /** Catalyst's token payload. */
   async issueAccessToken(userId: string, sessionId: string): Promise<{ token: string; expiresAt: string }> {
     const user = this.accounts.requireUser(userId);
-    return this.tokens.sign('access', { userId, email: user.email, username: user.username, permissions: expandGrants(this.accounts.grantsOf(userId)), sid: sessionId });
+    // The grants as held (`*`, `server.*`), not expanded: an administrator's token stays short enough
+    // to be an SFTP password (OpenSSH cuts passwords at 1023 bytes). Informational only: every request
+    // reads the current grants.
+    return this.tokens.sign('access', { userId, email: user.email, username: user.username, permissions: this.accounts.grantsOf(userId), sid: sessionId });
   }
 }

@@ -17,13 +17,20 @@ import { createApp } from '../../api/app.ts';
 import { openApiServices } from '../../api/open.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { bootstrapAdmin } from '../../api/auth/bootstrap.ts';
+import { ClientSockets, CLIENT_WS_PATH } from '../../api/ws/client-hub.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import { LocalAgent } from './local-agent.ts';
 import { Manager } from '../../controller/runtime/controller.ts';
 import { addGameNodeController } from '../../controller/reconcilers/gamenode/reconciler.ts';
 import { addGameServerController } from '../../controller/reconcilers/gameserver/reconciler.ts';
+import { addBackupController } from '../../controller/reconcilers/backup/reconciler.ts';
+import { addRestoreController } from '../../controller/reconcilers/restore/reconciler.ts';
 import { addSchedulerController } from '../../controller/reconcilers/scheduler/reconciler.ts';
+import { addScheduleController, type ScheduleController } from '../../controller/reconcilers/schedule/reconciler.ts';
+import { MetricsHistory, type MetricsHistoryOptions } from '../../controller/metrics/history.ts';
+import { AlertService } from '../../controller/alerts/service.ts';
+import { SftpServer } from '../../api/sftp/server.ts';
 
 export interface UpOptions {
   dataDir: string;
@@ -36,8 +43,12 @@ export interface UpOptions {
   publicUrl?: string;
   /** Run a local agent for this machine as a child process (GameNode `nodeName`, enrolled automatically). */
   localAgent?: { nodeName: string };
+  /** Metrics history retention per tier (defaults: raw 1 h, 1-minute 24 h, 1-hour 30 days). */
+  metricsRetention?: Partial<Pick<MetricsHistoryOptions, 'rawRetentionMs' | 'minuteRetentionMs' | 'hourRetentionMs'>>;
   /** Rate limits and body sizes of the API (defaults as Catalyst documents them). */
   apiLimits?: Partial<import('../../api/http/services.ts').ApiLimits>;
+  /** SFTP port (the CLI defaults to 2022); 0 = a random port (tests); undefined, -1 or false = no SFTP. */
+  sftpPort?: number | false;
 }
 
 /** Everything `gantry up` runs, started; `stop()` shuts it down in order. Tests embed it too. */
@@ -54,6 +65,14 @@ export interface Embedded {
   localAgent?: LocalAgent;
   manager: Manager;
   api: ApiServices;
+  /** The Schedule controller (runs in progress, for the API). */
+  schedules: ScheduleController;
+  /** Stats and health history (DATA_DIR/metrics.db). */
+  metrics: MetricsHistory;
+  /** Fired alerts: list/get/resolve/bulkResolve/stats. */
+  alerts: AlertService;
+  /** The SFTP server (api/sftp/), when sftpPort asked for one; `sftp.port` is the bound port. */
+  sftp?: SftpServer;
   stop(): Promise<void>;
 }
 
@@ -85,11 +104,27 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   addSchedulerController(manager, { store, hub, events, log: controllerLog('scheduler') });
   const gameservers = addGameServerController(manager, { store, hub, events, log: controllerLog('gameserver') });
   addGameNodeController(manager, { store, hub, events, log: controllerLog('gamenode'), onServersChanged: (keys) => keys.forEach((k) => gameservers.enqueue(k)) });
+  addBackupController(manager, { store, hub, events, log: controllerLog('backup') });
+  addRestoreController(manager, { store, hub, events, log: controllerLog('restore') });
+  const schedules = addScheduleController(manager, {
+    store,
+    events,
+    log: controllerLog('schedule'),
+    sendCommand: async (node, uid, line) => {
+      await hub.call(node, 'sendCommand', { uid, line });
+    },
+  });
+  // Metrics in their own SQLite file, so a flood of samples never queues behind resource writes.
+  const metrics = await MetricsHistory.open({ path: path.join(dataDir, 'metrics.db'), ...opts.metricsRetention, log: rootLogger.child({ component: 'metrics' }) });
+  hub.on('stats', (_node, samples) => metrics.recordServerStats(samples));
+  hub.on('health', (node, health) => metrics.recordNodeHealth(node, health));
+  const alerts = await AlertService.open({ db, store, manager, hub, events, log: rootLogger.child({ component: 'alerts' }) });
   await manager.start();
 
   const apiLog = rootLogger.child({ component: 'api' });
-  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits });
+  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
+  const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
   const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
@@ -98,10 +133,17 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   // WebSocket upgrades, by path. Only the agent hub for now; other paths are for later issues.
   server.on('upgrade', (req, socket, head) => {
     if (requestPath(req) === AGENT_CONNECT_PATH) void hub.handleUpgrade(req, socket, head);
+    else if (requestPath(req) === CLIENT_WS_PATH) void clientSockets.handleUpgrade(req, socket, head);
     else rejectUpgrade(socket, 404, `no WebSocket endpoint at ${requestPath(req)}`);
   });
   const address = server.address() as AddressInfo;
   const url = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${address.port}`;
+  // Before "gantry is up": whoever waits for that line may use SFTP (or stop us) right after it.
+  let sftp: SftpServer | undefined;
+  if (opts.sftpPort !== undefined && opts.sftpPort !== false && opts.sftpPort >= 0) {
+    sftp = new SftpServer({ svc: api, dataDir, log: rootLogger.child({ component: 'sftp' }) });
+    await sftp.start({ port: opts.sftpPort, host: opts.host });
+  }
   log.info('gantry is up', {
     version: GANTRY_VERSION,
     url,
@@ -110,6 +152,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     database: dbPath,
     manifests: manifests.dir,
     kinds: registry.kinds().map((k) => k.kind),
+    ...(sftp ? { sftpPort: sftp.port } : {}),
   });
 
   let localAgent: LocalAgent | undefined;
@@ -126,22 +169,27 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   }
 
   const stop = async () => {
+    await sftp?.stop();
     await localAgent?.stop();
+    await schedules.stop();
     await manager.stop();
     // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
     // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
     // the nodes' Offline status on the way out.
+    await clientSockets.close();
     await hub.close();
     nodes.stop();
     await new Promise<void>((r) => {
       server.close(() => r());
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
+    await alerts.close();
+    await metrics.close();
     await manifests.stop();
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, sftp, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */

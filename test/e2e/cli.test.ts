@@ -30,7 +30,7 @@ interface Up {
 }
 
 async function startUp(dataDir: string, manifests: string): Promise<Up> {
-  const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--node-name', 'e2e-local', '--data-dir', dataDir, '--manifests', manifests], {
+  const proc = spawn(GANTRY, ['up', '--port', '0', '--sftp-port', '0', '--host', '127.0.0.1', '--node-name', 'e2e-local', '--data-dir', dataDir, '--manifests', manifests], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // The test reads the 'gantry is up' line; the first administrator is created from the environment.
     env: { ...process.env, GANTRY_LOG_LEVEL: 'info', GANTRY_ADMIN_PASSWORD: ADMIN_PASSWORD },

@@ -22,7 +22,7 @@ interface Up {
 }
 
 async function startUp(dataDir: string): Promise<Up> {
-  const proc = spawn(GANTRY, ['up', '--port', '0', '--host', '127.0.0.1', '--node-name', 'e2e-crash', '--data-dir', dataDir], {
+  const proc = spawn(GANTRY, ['up', '--port', '0', '--sftp-port', '0', '--host', '127.0.0.1', '--node-name', 'e2e-crash', '--data-dir', dataDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, GANTRY_LOG_LEVEL: 'info', ...adminEnv() },
   });

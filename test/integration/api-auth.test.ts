@@ -92,6 +92,13 @@ describe('auth API', () => {
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it('keeps access tokens short enough to be an SFTP password (OpenSSH cuts at 1023 bytes), even an administrator\'s', async () => {
+    const admin = await signInAdmin(svc);
+    expect(admin.token.length).toBeLessThan(1023);
+    const payload = JSON.parse(Buffer.from(admin.token.split('.')[1]!, 'base64url').toString()) as { permissions: string[]; purpose: string };
+    expect(payload).toMatchObject({ purpose: 'access', permissions: ['*'] });
+  });
+
   it('limits other routes per user, exempts rate-limit.bypass, and keeps users apart', async () => {
     svc.limits.userPerMinute = 2;
     const a = await signIn(svc, 'limited');
