@@ -198,10 +198,11 @@ describe('file manager over HTTP (real agent, real Docker)', () => {
     console.log(`[api-files] 50 MB upload: API process RSS before ${(before / MiB).toFixed(1)} MB, peak after GC ${(peak / MiB).toFixed(1)} MB (+${growth.toFixed(1)} MB), peak without forcing GC +${((rawPeak - before) / MiB).toFixed(1)} MB, after ${(after / MiB).toFixed(1)} MB (+${((after - before) / MiB).toFixed(1)} MB)`);
     // A buffered upload would hold the 50 MB (twice, as parseBody does); streaming holds a window
     // (the hub's 4 MiB, busboy's and the sockets' buffers). RSS also moves with the allocator, so the
-    // bound on it is loose; the live Buffers (arrayBuffers) are the tight measure.
+    // bound on it is loose. The live Buffers (arrayBuffers) count the test's own client too and move with
+    // GC timing (16-24 MB seen), so their bound is half the file: buffering the upload would exceed it.
     console.log(`[api-files] live Buffers: before ${(buffersBefore / MiB).toFixed(1)} MB, peak ${(buffersPeak / MiB).toFixed(1)} MB`);
     expect(growth).toBeLessThan(40);
-    expect((buffersPeak - buffersBefore) / MiB).toBeLessThan(16);
+    expect((buffersPeak - buffersBefore) / MiB).toBeLessThan(25);
     const expected = await sha256;
     const onDisk = createHash('sha256').update(await readFile(path.join(serverData(), 'big/big.bin'))).digest('hex');
     expect(onDisk).toBe(expected);
