@@ -11,6 +11,7 @@ const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 Usage:
   gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 127.0.0.1]
             [--seed DIR | --no-seed] [--no-agent] [--node-name NAME] [--sftp-port 2022 | --no-sftp]
+            [--max-body-kb 1024] [--upload-max-mb 100]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
@@ -59,8 +60,14 @@ async function main(argv: string[]): Promise<number> {
           host: { type: 'string', default: process.env.GANTRY_HOST ?? '127.0.0.1' },
           'sftp-port': { type: 'string', default: process.env.GANTRY_SFTP_PORT ?? '2022' },
           'no-sftp': { type: 'boolean' },
+          'max-body-kb': { type: 'string', default: process.env.GANTRY_MAX_BODY_KB ?? '1024' },
+          'upload-max-mb': { type: 'string', default: process.env.GANTRY_UPLOAD_MAX_MB ?? '100' },
         },
       });
+      const maxBodyKb = Number(values['max-body-kb']);
+      if (!Number.isInteger(maxBodyKb) || maxBodyKb < 1 || maxBodyKb > 1024 * 1024) throw new Error(`--max-body-kb must be an integer from 1 to 1048576, not "${values['max-body-kb']}"`);
+      const uploadMaxMb = Number(values['upload-max-mb']);
+      if (!Number.isInteger(uploadMaxMb) || uploadMaxMb < 1 || uploadMaxMb > 1024 * 1024) throw new Error(`--upload-max-mb must be an integer from 1 to 1048576, not "${values['upload-max-mb']}"`);
       const sftpPort = Number(values['sftp-port']);
       if (!Number.isInteger(sftpPort) || sftpPort < -1 || sftpPort > 65535) throw new Error(`--sftp-port must be 0-65535 (0 = any free port; --no-sftp turns SFTP off), not "${values['sftp-port']}"`);
       const port = Number(values.port);
@@ -74,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
         port,
         host: values.host,
         sftpPort: values['no-sftp'] ? false : sftpPort,
+        apiLimits: { maxBodyBytes: maxBodyKb * 1024, uploadMaxBytes: uploadMaxMb * 1024 * 1024 },
         localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
       });
     }

@@ -88,7 +88,8 @@ export function createFileHandlers(o: FileHandlersOptions): FileRpcHandlers {
     },
     'files.upload': async (p) => {
       const files = await filesOf(p);
-      const limit = Math.min(p.maxBytes ?? maxUpload, maxUpload);
+      // The controller sets each caller's limit (the HTTP upload limit, SFTP's); ours is for callers that do not say.
+      const limit = p.maxBytes ?? maxUpload;
       // Credit is granted on the first read, i.e. once the temp file is open: a refused path costs no transfer.
       const incoming = o.streams.receive(p.streamId);
       try {

@@ -16,6 +16,9 @@ import type { Logger } from '../../lib/log.ts';
 import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
 import { ChunkFeed, StreamReader } from './streams.ts';
+
+/** SFTP is how worlds of many GB move: bounded by the node's disk, not by the HTTP upload limit. */
+export const SFTP_MAX_UPLOAD_BYTES = 1024 ** 4;
 import { attrsOf, linkTargetPath, longnameOf, opPath, parentOf, realPath, STATUS, statusOfCode, type SftpStatus } from './paths.ts';
 
 /** Who logged in, and into which server (fixed for the connection's life). */
@@ -301,7 +304,7 @@ export class SftpSession {
       throw new SftpRefusal(STATUS.OP_UNSUPPORTED, `${path}: changing a file in place is not supported; open it with truncate (files are replaced whole on upload)`, 'unsupported');
     }
     const feed = new ChunkFeed();
-    const upload = this.d.hub.files.upload(t.node, t.uid, path, feed, { dataDir: t.dataDir });
+    const upload = this.d.hub.files.upload(t.node, t.uid, path, feed, { dataDir: t.dataDir, maxBytes: SFTP_MAX_UPLOAD_BYTES });
     // A refusal from the node (escape, no space, too large) fails the next WRITE with its reason.
     upload.catch((err) => feed.fail(err as Error));
     const mode = !existing && attrs?.mode !== undefined ? Number(attrs.mode) & 0o777 : undefined;

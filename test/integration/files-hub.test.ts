@@ -171,9 +171,13 @@ describe('byte streams through the hub', () => {
     expect(growth).toBeLessThan(size / 2);
   }, 120_000);
 
-  it('refuses an upload over the agent limit (or the caller limit) and leaves nothing behind', async () => {
+  it('refuses an upload over the agent limit (or the caller limit) and leaves nothing behind; a caller limit above the agent default is honoured', async () => {
     await expect(h.hub.files.upload('node-a', UID, '/too-big.bin', Readable.from(pattern(FILE_MB * MB + 11 * MB)), { dataDir: T.dataDir })).rejects.toMatchObject({ code: 'too_large' });
     await expect(h.hub.files.upload('node-a', UID, '/too-big.bin', Readable.from(pattern(2 * MB)), { dataDir: T.dataDir, maxBytes: MB })).rejects.toMatchObject({ code: 'too_large' });
+    // A caller that sets its own, larger limit (SFTP: worlds of many GB) is held to that one instead.
+    const bigger = FILE_MB * MB + 11 * MB;
+    expect(await h.hub.files.upload('node-a', UID, '/big-ok.bin', Readable.from(pattern(bigger)), { dataDir: T.dataDir, maxBytes: bigger })).toEqual({ size: bigger });
+    await h.hub.call('node-a', 'files.delete', { uid: UID, dataDir: T.dataDir, paths: ['/big-ok.bin'] });
     expect((await readdir(data)).filter((n) => n.startsWith('too-big') || n.startsWith('.gantry-tmp'))).toEqual([]);
     await eventually(() => h.hub.files.active === 0, 'streams closed');
   }, 120_000);
