@@ -50,16 +50,4 @@ export function splitEntryPath(p: string): string[] {
   return parts;
 }
 
-/** Lexically resolves a symlink's target against the directory holding the link; undefined if it leaves the root. */
-export function resolveLinkTarget(linkDir: readonly string[], target: string): string[] | undefined {
-  if (target.startsWith('/')) return undefined;
-  const out = [...linkDir];
-  for (const part of target.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length === 0) return undefined;
-      out.pop();
-    } else out.push(part);
-  }
-  return out;
-}
+export { resolveLinkTarget } from '../../lib/link-target.ts';

@@ -99,6 +99,14 @@ async function agentOp<T>(ctx: RouteCtx, t: ServerTarget, fn: () => Promise<T>):
   }
 }
 
+/** The refusal of one path of a files.delete, as its API error, noted on the audit entry. */
+function deleteRefusal(ctx: RouteCtx, t: ServerTarget, r: { path: string; error?: { code?: string; message?: string } }): ApiError {
+  const err = toApiError(new AgentRpcError(t.node, 'files.delete', r.error?.code ?? 'failed', r.error?.message ?? `${r.path}: not deleted`), t.node) as ApiError;
+  ctx.audit.metadata.refused = err.reason;
+  ctx.audit.metadata.message = err.message.slice(0, 500);
+  return err;
+}
+
 type FileRpcMethod = Extract<RpcMethod, `files.${string}`>;
 
 /** A files.* RPC for the server `t` (its uid and data dir added), run through agentOp. */
@@ -428,7 +436,7 @@ export const fileRoutes: RouteSpec[] = [
       audited(ctx, { path: p });
       const r = await fileRpc(ctx, t, 'files.delete', { paths: [p] });
       const res = r.results[0];
-      if (res && !res.ok) await agentOp(ctx, t, () => Promise.reject(new AgentRpcError(t.node, 'files.delete', res.error?.code ?? 'failed', res.error?.message ?? `${p}: not deleted`)));
+      if (res && !res.ok) throw deleteRefusal(ctx, t, res);
       return done(c, 'File deleted successfully');
     },
   }),
@@ -449,9 +457,7 @@ export const fileRoutes: RouteSpec[] = [
       // Something already gone is what the caller wanted; any other refusal fails the call (with every outcome).
       const refused = r.results.find((x) => !x.ok && x.error?.code !== 'not_found');
       if (refused) {
-        const mapped = toApiError(new AgentRpcError(t.node, 'files.delete', refused.error?.code ?? 'failed', refused.error?.message ?? 'not deleted'), t.node) as ApiError;
-        ctx.audit.metadata.refused = mapped.reason;
-        ctx.audit.metadata.message = mapped.message;
+        const mapped = deleteRefusal(ctx, t, refused);
         throw new ApiError(mapped.statusCode, `${mapped.message} (${results.filter((x) => x.deleted).length} of ${results.length} deleted)`, mapped.reason, { results });
       }
       return done(c, `${results.filter((x) => x.deleted).length} of ${results.length} deleted`, { data: results });

@@ -1,5 +1,6 @@
 // SFTP paths inside the chroot ('/' = the server's data directory) and the mapping of file entries
 // and refusals to SFTP's wire vocabulary. Pure functions, no I/O.
+import { resolveLinkTarget } from '../../lib/link-target.ts';
 import type { FileEntry } from '../../agent/protocol.ts';
 
 /** Raised when a path climbs above '/', which the chroot never allows (refused, audited). */
@@ -48,16 +49,8 @@ export const parentOf = (p: string): string => {
 
 /** Resolves a symlink's stored target against the link's directory; undefined when absolute or above '/'. */
 export function linkTargetPath(linkPath: string, target: string): string | undefined {
-  if (target.startsWith('/')) return undefined;
-  const out = parentOf(linkPath).split('/').filter(Boolean);
-  for (const part of target.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length === 0) return undefined;
-      out.pop();
-    } else out.push(part);
-  }
-  return `/${out.join('/')}`;
+  const out = resolveLinkTarget(parentOf(linkPath).split('/').filter(Boolean), target);
+  return out && `/${out.join('/')}`;
 }
 
 // ---- attributes ----------------------------------------------------------------------------------
