@@ -5,6 +5,7 @@ import type { GameNode, GameServer, GameServerPhase, ServerPort, ServerTemplate 
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import { effectiveRequests } from '../../controller/scheduling/resources.ts';
 import { requestedPorts } from '../../controller/scheduling/ports.ts';
+import { currentNode, dataNode, isAdmitted } from '../../crds/placement.ts';
 import { badRequest, forbidden } from '../http/errors.ts';
 import { latest, MiB } from './common.ts';
 
@@ -25,7 +26,7 @@ export function mustBeStopped(s: GameServer, what: string): void {
 
 /** The bindings in effect (status.ports, with allocated host ports) once admitted, else what it asks for. */
 export function effectivePorts(s: GameServer, template: ServerTemplate | undefined): ServerPort[] {
-  if (s.status?.nodeName && s.status.ports?.length && !s.spec?.ports) return s.status.ports.map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' }));
+  if (isAdmitted(s) && s.status?.ports?.length && !s.spec?.ports) return s.status.ports.map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' }));
   const requested = requestedPorts(s, template);
   // spec.ports given: fill allocated host ports from status where the spec leaves them to the allocator.
   return requested.map((p) => {
@@ -51,7 +52,7 @@ export interface ServerView {
 
 /** Live usage from the hub's latest sample, only while a container runs (a stopped server uses nothing). */
 export function usageOf(s: GameServer, hub: AgentHub | undefined): { cpuUsage: number; memoryUsageMb: number; networkSent: number; networkReceived: number; diskUsageMb: number | null; statsAt: string | null } {
-  const node = s.status?.nodeName;
+  const node = dataNode(s);
   const uid = s.metadata.uid;
   const running = ['running', 'starting', 'stopping'].includes(serverPhase(s));
   const sample = node && uid && running ? hub?.latestStats(node, uid) : undefined;
@@ -79,8 +80,10 @@ export function toCatalystServer(s: GameServer, view: ServerView = {}): Record<s
   const req = effectiveRequests(s, view.template);
   const ports = effectivePorts(s, view.template);
   const primary = ports.find((p) => p.primary);
-  const nodeId = spec.nodeName ?? st.nodeName ?? null;
-  const container = nodeId && s.metadata.uid ? view.hub?.container(st.nodeName ?? nodeId, s.metadata.uid) : undefined;
+  // The node the server is on now (during a transfer: the source, which still holds its data).
+  const nodeId = currentNode(s) ?? null;
+  const containerNode = dataNode(s);
+  const container = containerNode && s.metadata.uid ? view.hub?.container(containerNode, s.metadata.uid) : undefined;
   const usage = usageOf(s, view.hub);
   const ann = s.metadata.annotations ?? {};
   const out: Record<string, unknown> = {

@@ -8,6 +8,7 @@ import { badRequest } from '../http/errors.ts';
 import type { ApiServices } from '../http/services.ts';
 import { serverPhase, toCatalystServer, usageOf } from '../catalyst/servers.ts';
 import { templateMap } from './servers/shared.ts';
+import { currentNode, isOnNode } from '../../crds/placement.ts';
 
 const ADMIN = { permission: 'admin.read' } as const;
 
@@ -90,7 +91,7 @@ export const adminRoutes: readonly RouteSpec[] = [
       const templates = await templateMap(svc);
       let servers = all.filter((s) => (s.metadata.namespace ?? 'default') === svc.servers.namespace);
       if (query.status) servers = servers.filter((s) => serverPhase(s) === query.status);
-      if (query.nodeId) servers = servers.filter((s) => (s.spec?.nodeName ?? s.status?.nodeName) === query.nodeId);
+      if (query.nodeId) servers = servers.filter((s) => isOnNode(s, query.nodeId as string));
       if (query.ownerId) servers = servers.filter((s) => s.spec?.owner === query.ownerId);
       servers.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
       const page = (query.page as number | undefined) ?? 1;
@@ -99,7 +100,7 @@ export const adminRoutes: readonly RouteSpec[] = [
         const base = toCatalystServer(s, { template: templates.get(s.spec?.templateRef ?? ''), hub: svc.hub });
         const ownerId = s.spec?.owner;
         const owner = ownerId ? svc.accounts.getUser(ownerId) : undefined;
-        const nodeId = (s.spec?.nodeName ?? s.status?.nodeName) || undefined;
+        const nodeId = currentNode(s);
         const node = nodeId ? byName.get(nodeId) : undefined;
         return {
           ...base,

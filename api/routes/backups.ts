@@ -22,6 +22,7 @@ import { ApiError, conflict, notFound } from '../http/errors.ts';
 import type { ApiServices } from '../http/services.ts';
 import { serverPhase } from '../catalyst/servers.ts';
 import { toApiError } from './files.ts';
+import { dataNode } from '../../crds/placement.ts';
 
 const API_VERSION = 'gantry.dev/v1alpha1';
 export const BACKUP_NAME_ANNOTATION = 'gantry.dev/backup-name';
@@ -265,7 +266,7 @@ export const backupRoutes: RouteSpec[] = [
         throw conflict(`Server must be stopped to restore a backup (status: ${serverPhase(s)}${s.spec?.state === 'Running' ? ', meant to run' : ''}); stop it first`, 'server_not_stopped');
       }
       if (b.status?.phase !== 'completed') throw conflict(`backup ${b.metadata.name} is ${b.status?.phase ?? 'pending'}, not completed: it cannot be restored`, 'backup_not_completed');
-      const serverNode = s.status?.nodeName ?? s.spec?.nodeName;
+      const serverNode = dataNode(s);
       if (b.status.nodeName && serverNode !== b.status.nodeName) {
         throw conflict(`backup ${b.metadata.name} is stored on node ${b.status.nodeName} but the server is on ${serverNode ? `node ${serverNode}` : 'no node'}; restoring across nodes is not supported`, 'cross_node');
       }

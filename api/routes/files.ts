@@ -19,13 +19,13 @@ import type { Context } from 'hono';
 import type { GameServer } from '../../crds/types.ts';
 import { FILE_ERROR_STATUS, type FileErrorCode, type FilesTarget, type RpcMethod, type RpcParams, type RpcResults } from '../../agent/protocol.ts';
 import { AgentRpcError, NodeDisconnectedError, NodeNotConnectedError, RpcTimeoutError, isRpcError } from '../../controller/hub/errors.ts';
-import { dataDirOf } from '../../controller/reconcilers/gameserver/desired.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import { StreamError } from '../../lib/byte-streams.ts';
 import { route, ok, done, type RouteCtx, type RouteSpec } from '../http/route.ts';
 import { ApiError, badRequest, conflict, forbidden } from '../http/errors.ts';
 import type { ApiServices } from '../http/services.ts';
 import { serverPhase } from '../catalyst/servers.ts';
+import { dataDirOf, dataNode } from '../../crds/placement.ts';
 
 const MiB = 1024 * 1024;
 /** Multipart framing allowed on top of the file data before a declared Content-Length is refused. */
@@ -47,8 +47,8 @@ export interface ServerTarget {
 /** Where a server's files are: its node (which must have an agent connected), uid and data dir. */
 export function serverTarget(svc: ApiServices, server: GameServer): ServerTarget {
   const name = server.metadata.name;
-  // status.nodeName is where the data lives (admission); spec.nodeName alone is a binding not yet admitted.
-  const node = server.status?.nodeName ?? server.spec?.nodeName;
+  // Where the data lives: before admission there is none, during a transfer it is still on the source.
+  const node = dataNode(server);
   if (!node) throw conflict(`Server "${name}" is not placed on a node yet (status: ${serverPhase(server)}); it has no files until it is scheduled`, 'server_not_placed');
   if (!svc.hub) throw new ApiError(503, 'This Gantry process has no agent hub: files are served by the nodes', 'hub_unavailable');
   if (!svc.hub.isConnected(node)) throw new ApiError(503, `Node "${node}" is offline: the files of server "${name}" are unavailable until its agent reconnects`, 'node_offline');

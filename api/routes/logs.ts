@@ -9,15 +9,12 @@ import { route, ok, done, type RouteSpec } from '../http/route.ts';
 import { ApiError, badRequest, conflict } from '../http/errors.ts';
 import type { ApiServices } from '../http/services.ts';
 import { serverPhase } from '../catalyst/servers.ts';
+import { dataNode } from '../../crds/placement.ts';
 
 export const MAX_LOG_LINES = 1000;
 
-function nodeOf(s: GameServer): string | undefined {
-  return s.status?.nodeName ?? s.spec?.nodeName;
-}
-
 async function history(svc: ApiServices, s: GameServer): Promise<ConsoleLine[]> {
-  const node = nodeOf(s);
+  const node = dataNode(s);
   const uid = s.metadata.uid;
   if (!svc.hub || !node || !uid) return [];
   const kept = svc.hub.consoleHistory(node, uid);
@@ -88,7 +85,7 @@ export const logRoutes: RouteSpec[] = [
       if (/[\r\n]/.test(command.replace(/\r?\n$/, ''))) throw badRequest('command must be one line; send several commands one by one');
       const line = command.replace(/\r?\n$/, '');
       audit.metadata.command = line.slice(0, 200);
-      const node = nodeOf(s);
+      const node = dataNode(s);
       const uid = s.metadata.uid!;
       const phase = serverPhase(s);
       if (!node) throw conflict(`Server is not running (status: ${phase}); it has no node yet`, 'server_not_running');

@@ -22,6 +22,7 @@ import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
 import { SftpSession, type SftpIdentity } from './session.ts';
+import { dataNode } from '../../crds/placement.ts';
 
 export const HOST_KEY_FILE = 'sftp_host_key';
 export const DEFAULT_SFTP_PORT = 2022;
@@ -327,7 +328,7 @@ export class SftpServer {
   private serverRefusal(server: GameServer): Omit<LoginRefusal, 'failedCredential'> | undefined {
     const name = server.metadata.name;
     if (server.spec?.suspended) return { status: 423, reason: 'suspended', message: `server ${name} is suspended` };
-    const node = server.status?.nodeName ?? server.spec?.nodeName;
+    const node = dataNode(server);
     if (!node) return { status: 503, reason: 'not_placed', message: `server ${name} is not placed on a node yet` };
     if (!this.hub.isConnected(node)) return { status: 503, reason: 'node_offline', message: `node ${node} of server ${name} is offline` };
     return undefined;

@@ -11,7 +11,6 @@ import type { GameServer } from '../../crds/types.ts';
 import type { FileEntry } from '../../agent/protocol.ts';
 import type { FileRpcMethod, RpcParams, RpcResults } from '../../agent/protocol.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
-import { dataDirOf } from '../../controller/reconcilers/gameserver/desired.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
@@ -20,6 +19,7 @@ import { ChunkFeed, StreamReader } from './streams.ts';
 /** SFTP is how worlds of many GB move: bounded by the node's disk, not by the HTTP upload limit. */
 export const SFTP_MAX_UPLOAD_BYTES = 1024 ** 4;
 import { attrsOf, linkTargetPath, longnameOf, opPath, parentOf, realPath, STATUS, statusOfCode, type SftpStatus } from './paths.ts';
+import { dataDirOf, dataNode } from '../../crds/placement.ts';
 
 /** Who logged in, and into which server (fixed for the connection's life). */
 export interface SftpIdentity {
@@ -403,7 +403,7 @@ export class SftpSession {
     const principal: Principal = { userId: user.id, username: user.username, email: user.email, via: this.id.via === 'token' ? 'token' : 'session', sessionId: this.id.sessionId, grants: accounts.grantsOf(user.id) };
     if (!access.can(principal, server, permission)) throw new SftpRefusal(STATUS.PERMISSION_DENIED, `permission denied: requires ${permission} on server ${this.id.serverId}`, 'missing_permission');
     if (server.spec?.suspended) throw new SftpRefusal(STATUS.PERMISSION_DENIED, `server ${this.id.serverId} is suspended`, 'suspended');
-    const node = server.status?.nodeName ?? server.spec?.nodeName;
+    const node = dataNode(server);
     if (!node || !this.d.hub.isConnected(node)) throw new SftpRefusal(STATUS.FAILURE, node ? `node ${node} of server ${this.id.serverId} is offline` : `server ${this.id.serverId} is not placed on a node`, 'node_offline');
     return { server, node, uid: server.metadata.uid!, dataDir: dataDirOf(server) };
   }

@@ -30,6 +30,7 @@ import { API_KEY_PREFIX } from '../auth/accounts.ts';
 import { ApiError } from '../http/errors.ts';
 import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
+import { dataNode } from '../../crds/placement.ts';
 
 export const CLIENT_WS_PATH = '/ws';
 
@@ -432,7 +433,7 @@ export class ClientSockets {
     this.send(c, { type: 'subscribed', serverId, events, state: r.server.status?.phase ?? null });
     // The replay and the registration above happen in the same tick as each other, so the first
     // live line follows the last replayed one with no gap and no repeat.
-    const node = r.server.status?.nodeName;
+    const node = dataNode(r.server);
     if (history > 0 && events.includes('server_log') && node && this.svc.hub) {
       const sub = c.subs.get(serverId)!;
       for (const l of this.svc.hub.consoleHistory(node, uid, history)) this.sendDroppable(c, sub, logFrame(serverId, l));
@@ -458,7 +459,7 @@ export class ClientSockets {
     let bucket = this.consoleBuckets.get(serverId);
     if (!bucket) this.consoleBuckets.set(serverId, (bucket = new Bucket(this.limits.consoleInputsPerSecond, this.limits.consoleInputsPerSecond * 2, this.svc.now())));
     if (!bucket.take(this.svc.now())) return this.error(c, `console_input: rate limit: at most ${this.limits.consoleInputsPerSecond} inputs per second per server; input ignored`, serverId, 'rate_limited');
-    const node = server.status?.nodeName;
+    const node = dataNode(server);
     const hub = this.svc.hub;
     if (!hub || !node) return this.error(c, `console_input: server "${serverId}" is not on a node (phase ${server.status?.phase ?? 'unknown'})`, serverId, 'server_not_running');
     const audit = (status: number, error?: string) =>

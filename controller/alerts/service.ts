@@ -32,6 +32,7 @@ import type { ResourceStore } from '../store/types.ts';
 import { compare, metricValue, ruleApplies, step, type TargetKind, type TrackState } from './evaluate.ts';
 import { AlertError, AlertStore, type Alert, type AlertFilter, type AlertStats } from './store.ts';
 import { WebhookNotifier, type AlertEvent, type WebhookNotifierOptions } from './webhooks.ts';
+import { dataNode } from '../../crds/placement.ts';
 
 const BY_UID = 'byUid';
 const wall: Clock = { now: () => Date.now(), setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
@@ -293,7 +294,7 @@ export class AlertService {
       serverId: s.metadata.name,
       serverNamespace: s.metadata.namespace ?? 'default',
       serverUid: s.metadata.uid ?? null,
-      nodeId: s.status?.nodeName ?? null,
+      nodeId: dataNode(s) ?? null,
       title: 'Server crashed',
       message: `server ${s.metadata.namespace ?? 'default'}/${s.metadata.name} crashed${s.status?.message ? `: ${s.status.message}` : ''}`,
       metadata: { exitCode: s.status?.exitCode ?? null, crashCount: s.status?.crashCount ?? 0, oomKilled: s.status?.oomKilled ?? false },

@@ -24,6 +24,7 @@
 // - CPU is summed in millicores (integers), so 0.1 + 0.2 is 0.3 and comparisons are exact.
 import type { HealthReport } from '../../agent/runtime/health.ts';
 import type { GameNode, GameServer, NodeCapacity, ServerTemplate } from '../../crds/types.ts';
+import { isOnNode, nodesOf } from '../../crds/placement.ts';
 
 /** crds/servertemplate.yaml spec.resources defaults. */
 export const TEMPLATE_DEFAULT_RESOURCES = Object.freeze({ memoryMb: 1024, cpuCores: 1, diskMb: 10240 });
@@ -107,18 +108,13 @@ export function nodeAllocatable(node: GameNode, health?: HealthReport, opts: { u
 }
 
 /** The nodes a server holds resources on: spec.nodeName (its binding) and status.nodeName (where it is). */
-export function nodesOf(server: GameServer): string[] {
-  const a = server.spec?.nodeName || undefined;
-  const b = server.status?.nodeName || undefined;
-  if (a && b && a !== b) return [a, b];
-  return a ? [a] : b ? [b] : [];
-}
+export { nodesOf };
 
 /** An informer IndexFunc: GameServers by the nodes they hold resources on. */
 export const nodeIndex = (server: GameServer): string[] => nodesOf(server);
 
 export function isBoundTo(server: GameServer, nodeName: string): boolean {
-  return server.spec?.nodeName === nodeName || server.status?.nodeName === nodeName;
+  return isOnNode(server, nodeName);
 }
 
 export interface Allocated extends Quantities {

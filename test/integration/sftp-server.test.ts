@@ -64,6 +64,8 @@ beforeAll(async () => {
   });
   await eventually(() => h.hub.isConnected('node-a'), 'agent connected');
   await h.env.store.create({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name: 'srv', namespace: 'default' }, spec: { templateRef: 'testgame', nodeName: 'node-a' } });
+  // Admitted, as the scheduler would (files are where the data is: status.nodeName).
+  await h.env.store.patchStatus('GameServer', 'default', 'srv', { nodeName: 'node-a' });
   sftpServer = new SftpServer({ svc: h.api, dataDir: base, serverCacheMs: 0 });
   await sftpServer.start({ port: 0, host: '127.0.0.1' });
   adminToken = h.admin.token;

@@ -8,12 +8,13 @@ import { ApiError, badRequest, conflict, notFound } from '../../http/errors.ts';
 import type { ApiServices } from '../../http/services.ts';
 import { effectivePorts, mustBeStopped, toAllocation } from '../../catalyst/servers.ts';
 import { findNode, findTemplate, patchServer } from './shared.ts';
+import { targetNode } from '../../../crds/placement.ts';
 
 const protocolQuery = { protocol: { type: 'string', enum: ['TCP', 'UDP'], description: 'default TCP' } };
 
 /** Fills missing host ports (bound servers) and checks explicit ones against the node's other servers. */
 async function bindPorts(svc: ApiServices, server: GameServer, ports: ServerPort[]): Promise<ServerPort[]> {
-  const nodeName = server.spec?.nodeName ?? server.status?.nodeName;
+  const nodeName = targetNode(server);
   if (!nodeName || (server.spec?.networkMode ?? 'bridge') === 'none') return ports;
   const node = await findNode(svc, nodeName);
   if (!node) return ports;

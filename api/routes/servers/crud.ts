@@ -11,6 +11,7 @@ import { SERVER_PERMISSIONS } from '../../rbac/permissions.ts';
 import { resourceName } from '../../catalyst/common.ts';
 import { checkVariables, mustBeStopped, serverPhase, toCatalystServer } from '../../catalyst/servers.ts';
 import { checkNodeFits, findNode, findTemplate, patchServer, serverDetail, templateMap } from './shared.ts';
+import { isOnNode, targetNode } from '../../../crds/placement.ts';
 
 const PHASES = ['stopped', 'installing', 'starting', 'running', 'stopping', 'crashed', 'transferring', 'suspended', 'error'];
 
@@ -103,7 +104,7 @@ export const serverCrudRoutes: RouteSpec[] = [
     handler: async ({ c, svc, principal, query }) => {
       const all = can(principal!, 'server.read');
       let servers = (await svc.servers.list()).filter((s) => all || svc.access.visible(principal!, s));
-      if (query.nodeId) servers = servers.filter((s) => (s.spec?.nodeName ?? s.status?.nodeName) === query.nodeId);
+      if (query.nodeId) servers = servers.filter((s) => isOnNode(s, query.nodeId as string));
       if (query.status) servers = servers.filter((s) => serverPhase(s) === query.status);
       servers.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
       const page = (query.page as number | undefined) ?? 1;
@@ -227,7 +228,7 @@ export const serverCrudRoutes: RouteSpec[] = [
           const differs = Object.entries(resources).some(([k, v]) => (cur as Record<string, number>)[k] !== v);
           if (differs) {
             mustBeStopped(current, 'to update resource allocations');
-            const nodeName = current.spec?.nodeName ?? current.status?.nodeName;
+            const nodeName = targetNode(current);
             const node = nodeName ? await findNode(svc, nodeName) : undefined;
             if (node && template) await checkNodeFits(svc, { ...current, spec: { ...current.spec!, resources: { ...cur, ...resources } } }, template, node);
             spec.resources = resources;

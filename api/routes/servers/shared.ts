@@ -8,6 +8,7 @@ import type { Principal } from '../../rbac/access.ts';
 import { can } from '../../rbac/access.ts';
 import { getOrUndefined } from '../../catalyst/common.ts';
 import { toCatalystServer } from '../../catalyst/servers.ts';
+import { currentNode } from '../../../crds/placement.ts';
 
 export const findTemplate = (svc: ApiServices, name: string) => getOrUndefined<ServerTemplate>(svc.store, 'ServerTemplate', undefined, name);
 export const findNode = (svc: ApiServices, name: string) => getOrUndefined<GameNode>(svc.store, 'GameNode', undefined, name);
@@ -23,7 +24,7 @@ export async function nodeMap(svc: ApiServices): Promise<Map<string, GameNode>> 
 /** The server as one GET shows it (node and template embedded). */
 export async function serverDetail(svc: ApiServices, server: GameServer, principal: Principal | undefined): Promise<Record<string, unknown>> {
   const template = await findTemplate(svc, server.spec?.templateRef ?? '');
-  const nodeName = server.spec?.nodeName ?? server.status?.nodeName;
+  const nodeName = currentNode(server);
   const node = nodeName ? await findNode(svc, nodeName) : undefined;
   return toCatalystServer(server, { template, node, hub: svc.hub, detail: true, revealSecrets: !!principal && can(principal, 'server.update') });
 }

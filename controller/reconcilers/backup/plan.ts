@@ -25,8 +25,8 @@
 import type { Backup, BackupStatus, GameServer } from '../../../crds/types.ts';
 import { parseDuration } from '../../../crds/duration.ts';
 import type { BackupCreateParams, BackupCreateResult } from '../../../agent/protocol.ts';
-import { dataDirOf } from '../gameserver/desired.ts';
 import type { JobObserved } from './jobs.ts';
+import { dataDirOf, dataNode, isAdmitted } from '../../../crds/placement.ts';
 
 export const BACKUP_FINALIZER = 'gantry.dev/backup-archive';
 
@@ -80,7 +80,7 @@ const SERVER_UID_FROM_PATH = /\/([^/]+)\/[^/]+\.tar\.gz$/;
 export function relevantNode(backup: Backup, server: GameServer | undefined): string | undefined {
   const phase = backup.status?.phase;
   if (phase && phase !== 'pending') return backup.status?.nodeName;
-  return server?.status?.nodeName;
+  return server ? dataNode(server) : undefined;
 }
 
 /** How long after completion a Backup goes; undefined: kept until deleted (or an unparsable ttl). */
@@ -146,7 +146,7 @@ export function planBackup(input: BackupPlanInput): BackupPlan {
       setStatus({ phase: 'pending', message: `waiting for GameServer ${ref}, which does not exist` });
       return out;
     }
-    if (!server.status?.nodeName || !node) {
+    if (!isAdmitted(server) || !node) {
       setStatus({ phase: 'pending', message: `waiting for GameServer ${ref} to be placed on a node` });
       return out;
     }

@@ -31,6 +31,7 @@ import type { HealthReport } from '../../../agent/runtime/health.ts';
 import type { Condition, GameNode, GameNodeStatus, GameServer, NodeCapacity } from '../../../crds/types.ts';
 import { hostPortsOf, portId } from '../../scheduling/ports.ts';
 import { allocatedOn, DIMENSIONS, nodeAllocatable, serverKey, type TemplateSource } from '../../scheduling/resources.ts';
+import { currentNode, isOnNode } from '../../../crds/placement.ts';
 
 /** The hub's view of the node (a NodeObserved fits; pass `{connected: false}` when the hub has none). */
 export interface HubNodeState {
@@ -132,8 +133,6 @@ function same(a: unknown, b: unknown): boolean {
   return ka.length === kb.length && ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-/** Where a server's container is (status.nodeName), else where it is bound to go. */
-const placedOn = (s: GameServer) => s.status?.nodeName || s.spec?.nodeName || undefined;
 
 export function planNode(input: PlanNodeInput): NodePlan {
   const { node, hubState, boundServers, now, heartbeatTimeoutMs } = input;
@@ -165,8 +164,8 @@ export function planNode(input: PlanNodeInput): NodePlan {
   if (!same(conditions, status.conditions)) patch.conditions = conditions;
 
   // Servers placed on the node.
-  const mine = boundServers.filter((s) => s.spec?.nodeName === name || s.status?.nodeName === name);
-  const placed = mine.filter((s) => placedOn(s) === name);
+  const mine = boundServers.filter((s) => isOnNode(s, name));
+  const placed = mine.filter((s) => currentNode(s) === name);
   const reachability = (s: GameServer) => findCondition(s.status?.conditions, NODE_REACHABLE)?.status;
   const serversUnreachable = live.online ? [] : placed.filter((s) => reachability(s) !== 'False').map(serverKey).sort();
   const serversReachable = live.online ? placed.filter((s) => { const r = reachability(s); return r === 'False' || r === 'Unknown'; }).map(serverKey).sort() : [];

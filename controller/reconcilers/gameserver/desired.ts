@@ -29,6 +29,10 @@ import type { GameNode, GameServer, ServerPort, ServerTemplate } from '../../../
 import type { ContainerSpec, InstallSpec, PortSpec, StopSpec } from '../../../agent/runtime/spec.ts';
 import { resolveStart, TemplateError } from '../../../agent/template.ts';
 import { canonicalJson } from '../../../lib/canonical-json.ts';
+import { dataDirOf } from '../../../crds/placement.ts';
+
+/** Re-exported: the data-dir convention lives with the placement accessors (crds/placement.ts). */
+export { dataDirOf };
 
 export const DEFAULT_MEMORY_MB = 1024;
 export const DEFAULT_CPU_CORES = 1;
@@ -67,11 +71,6 @@ export interface ResolveOptions {
 }
 
 export const isDesiredError = (d: DesiredResult | undefined): d is DesiredError => !!d && 'error' in d;
-
-/** Where a server's data lives on its node, relative to the agent's servers root. */
-export function dataDirOf(server: Pick<GameServer, 'metadata'>): string {
-  return `${server.metadata.namespace ?? 'default'}/${server.metadata.name}`;
-}
 
 const fail = (reason: string, message: string): DesiredError => ({ error: { reason, message } });
 

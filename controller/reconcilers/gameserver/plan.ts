@@ -24,7 +24,8 @@
 import type { Condition, DateTime, GameServer, GameServerPhase, GameServerStatus } from '../../../crds/types.ts';
 import type { ContainerSpec, InstallSpec } from '../../../agent/runtime/spec.ts';
 import type { ObservedContainer } from '../../../agent/runtime/events.ts';
-import { dataDirOf, isDesiredError, type DesiredResult } from './desired.ts';
+import { isDesiredError, type DesiredResult } from './desired.ts';
+import { currentNode, dataDirOf } from '../../../crds/placement.ts';
 
 export const FINALIZER = 'gantry.dev/cleanup';
 /** First crash-loop delay; doubles per consecutive crash up to CRASH_BACKOFF_MAX_MS. */
@@ -591,7 +592,7 @@ class Planner {
 
   deletion(): void {
     const spec = this.spec;
-    const nodeName = this.st.nodeName ?? spec.nodeName;
+    const nodeName = currentNode({ spec, status: this.st });
     const keep = spec.keepDataOnDelete === true;
     if (!nodeName) {
       this.actions.push({ type: 'removeFinalizer', finalizer: FINALIZER });

@@ -14,6 +14,7 @@ import type { Logger } from '../../../lib/log.ts';
 import { canonicalJson, isDesiredError, resolveDesired } from './desired.ts';
 import { applyStatusPatch, plan, planFailure, type Action, type PlanInput, type StatusPatch, type PlanEvent } from './plan.ts';
 import { ReadyTracker } from './ready.ts';
+import { boundNode, currentNode, dataNode, isAdmitted } from '../../../crds/placement.ts';
 
 export const BY_UID = 'byUid';
 export const BY_NODE = 'byNode';
@@ -42,7 +43,7 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
   const serverByUid = (uid: string): GameServer | undefined => controller.informer.byIndex(BY_UID, uid)[0];
   const templateOf = (s: GameServer) => templates.getByName(undefined, s.spec?.templateRef ?? '');
   /** The node holding the server's container: where its data is, else where it is bound. */
-  const nodeOf = (s: GameServer) => s.status?.nodeName ?? s.spec?.nodeName;
+  const nodeOf = currentNode;
 
   const controller: Controller<GameServer> = mgr.addController<GameServer>({
     name: 'gameserver',
@@ -52,7 +53,7 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
     // backing off); spec and metadata changes do, and so does the scheduler's admission, which is a
     // status write (status.nodeName, status.ports).
     ownUpdateFilter: (o: GameServer, n: GameServer) =>
-      generationChanged(o, n) || metadataChanged(o, n) || o.status?.nodeName !== n.status?.nodeName || JSON.stringify(o.status?.ports) !== JSON.stringify(n.status?.ports),
+      generationChanged(o, n) || metadataChanged(o, n) || dataNode(o) !== dataNode(n) || JSON.stringify(o.status?.ports) !== JSON.stringify(n.status?.ports),
     indexers: {
       [BY_UID]: (s: GameServer) => s.metadata.uid,
       [BY_NODE]: nodeIndex,
@@ -258,5 +259,5 @@ const hasKeys = (o: object) => Object.keys(o).length > 0;
  * spec.nodeName was set by hand. Until then the lifecycle must not touch the node, so the plan sees
  * the server as unbound and keeps the scheduler's reason in the Scheduled condition.
  */
-const admitted = (s: GameServer) => !s.spec?.nodeName || !!s.status?.nodeName;
+const admitted = (s: GameServer) => !boundNode(s) || isAdmitted(s);
 const unbound = (s: GameServer): GameServer => ({ ...s, spec: { ...s.spec!, nodeName: undefined } });

@@ -19,9 +19,9 @@
 //   completed, failed                                                  | terminal: nothing
 import type { Backup, GameServer, Restore, RestoreStatus } from '../../../crds/types.ts';
 import type { RestoreRunParams, RestoreRunResult } from '../../../agent/protocol.ts';
-import { dataDirOf } from '../gameserver/desired.ts';
 import type { JobObserved } from '../backup/jobs.ts';
 import type { NodeView, PlanEvent, StatusPatch } from '../backup/plan.ts';
+import { dataDirOf, dataNode } from '../../../crds/placement.ts';
 
 export interface RestorePlanInput {
   restore: Restore;
@@ -96,7 +96,7 @@ export function planRestore(input: RestorePlanInput): RestorePlan {
     const backupServerUid = archiveServerUid(backup);
     const backupNode = backup.status?.nodeName;
     if (!sha256 || !backupServerUid || !backupNode) return fail(`Backup ${backupRef} is completed but records no archive (path, sha256, node)`);
-    const serverNode = server.status?.nodeName ?? server.spec?.nodeName;
+    const serverNode = dataNode(server);
     if (serverNode !== backupNode) {
       return fail(`Backup ${backupRef} is on node ${backupNode} but GameServer ${serverRef} is on ${serverNode ? `node ${serverNode}` : 'no node'}; restoring across nodes is not supported`);
     }

@@ -16,6 +16,7 @@ import type { Logger } from '../../../lib/log.ts';
 import type { Clock } from '../../runtime/workqueue.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { StoreError } from '../../store/errors.ts';
+import { dataNode } from '../../../crds/placement.ts';
 
 export const LABEL_SCHEDULE = 'gantry.dev/schedule';
 /** When the schedule's clock made the Backup (ms precision; creationTimestamp has only seconds). */
@@ -110,7 +111,7 @@ async function runStepUnsafe(step: ScheduleStep, index: number, ctx: StepContext
     case 'command': {
       const phase = phaseOf(server);
       if (phase !== 'running') return fail(step, `server ${name} is not running (phase ${phase}); command "${step.payload}" not sent`);
-      const node = server!.status?.nodeName;
+      const node = dataNode(server!);
       if (!node) return fail(step, `server ${name} has no node; command not sent`);
       await ctx.sendCommand(node, server!.metadata.uid!, step.payload ?? '');
       return ok(step, `sent "${step.payload}"`);

@@ -13,6 +13,7 @@ import { isStoreError } from '../../store/errors.ts';
 import { applyAssumed, placementOf, schedule, type Placement } from '../../scheduling/scheduler.ts';
 import { setCondition } from '../gamenode/plan.ts';
 import type { Logger } from '../../../lib/log.ts';
+import { boundNode, isAdmitted } from '../../../crds/placement.ts';
 
 export interface SchedulerDeps {
   store: ResourceStore;
@@ -27,7 +28,7 @@ export interface SchedulerDeps {
  * Unbound, or bound by hand (spec.nodeName) but not yet admitted (no status.nodeName). A server whose
  * status.nodeName is set is admitted; a different spec.nodeName then means a transfer, not ours.
  */
-const needsScheduling = (s: GameServer): boolean => !s.metadata.deletionTimestamp && (!s.spec?.nodeName || !s.status?.nodeName);
+const needsScheduling = (s: GameServer): boolean => !s.metadata.deletionTimestamp && (!boundNode(s) || !isAdmitted(s));
 
 export function addSchedulerController(mgr: Manager, deps: SchedulerDeps): Controller<GameServer> {
   const nodes = mgr.informer<GameNode>('GameNode');
