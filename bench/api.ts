@@ -297,6 +297,7 @@ export async function run(): Promise<void> {
   await new Promise<void>((r) => wss.close(() => r()));
   await new Promise<void>((r) => bare.close(() => r()));
   await sockets.close();
+  await svc.close();
   await hub.close();
   await new Promise<void>((r) => {
     server.close(() => r());

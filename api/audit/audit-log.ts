@@ -19,6 +19,16 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX audit_log_time ON audit_log(created_at);
     `,
   },
+  {
+    version: 2,
+    description: 'audit entries name the server by uid too',
+    // A server deleted and created again under the same name has another uid: its audit history
+    // is told apart by resource_uid (entries before this migration have none).
+    up: `
+      ALTER TABLE audit_log ADD COLUMN resource_uid TEXT;
+      CREATE INDEX audit_log_resource_uid ON audit_log(resource_uid, id);
+    `,
+  },
 ];
 
 export interface AuditEntry {
@@ -28,6 +38,8 @@ export interface AuditEntry {
   action: string;
   resourceType: string | null;
   resourceId: string | null;
+  /** The uid of the resource (servers: tells a re-created server of the same name apart). */
+  resourceUid?: string | null;
   /** The HTTP status the call ended with (2xx done, 4xx refused). */
   status: number;
   metadata: Record<string, unknown>;
@@ -42,6 +54,7 @@ export interface AuditQuery {
   action?: string;
   resourceType?: string;
   resourceId?: string;
+  resourceUid?: string;
   /** Entries with a smaller id (paging backwards). */
   before?: number;
   limit?: number;
@@ -62,8 +75,8 @@ export class AuditLog {
 
   async record(entry: AuditInput): Promise<void> {
     try {
-      await this.db.run('INSERT INTO audit_log (created_at, user_id, username, action, resource_type, resource_id, ip_address, status, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
-        new Date(this.now()).toISOString(), entry.userId, entry.username, entry.action, entry.resourceType, entry.resourceId, entry.ipAddress, entry.status, JSON.stringify(entry.metadata ?? {}),
+      await this.db.run('INSERT INTO audit_log (created_at, user_id, username, action, resource_type, resource_id, resource_uid, ip_address, status, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+        new Date(this.now()).toISOString(), entry.userId, entry.username, entry.action, entry.resourceType, entry.resourceId, entry.resourceUid ?? null, entry.ipAddress, entry.status, JSON.stringify(entry.metadata ?? {}),
       ]);
     } catch (err) {
       // The call itself already happened; losing its audit line is logged loudly, not turned into a 500.
@@ -86,6 +99,7 @@ export class AuditLog {
     }
     if (q.resourceType) add('resource_type = ?', q.resourceType);
     if (q.resourceId) add('resource_id = ?', q.resourceId);
+    if (q.resourceUid) add('resource_uid = ?', q.resourceUid);
     if (q.before) add('id < ?', q.before);
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
     const rows = await this.db.all<Record<string, unknown>>(
@@ -94,7 +108,7 @@ export class AuditLog {
     );
     return rows.map((r) => ({
       id: String(r.id), userId: (r.user_id as string) ?? null, username: (r.username as string) ?? null, action: r.action as string,
-      resourceType: (r.resource_type as string) ?? null, resourceId: (r.resource_id as string) ?? null, status: r.status as number,
+      resourceType: (r.resource_type as string) ?? null, resourceId: (r.resource_id as string) ?? null, resourceUid: (r.resource_uid as string) ?? null, status: r.status as number,
       metadata: JSON.parse(r.metadata as string) as Record<string, unknown>, ipAddress: (r.ip_address as string) ?? null, createdAt: r.created_at as string,
     }));
   }

@@ -11,6 +11,10 @@ import { migrate, type Migration } from '../../controller/store/migrations.ts';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.ts';
 import { checkPasswordStrength, hashPassword, verifyPassword, dummyHash } from './passwords.ts';
 import { checkGrant, hasPermission } from '../rbac/permissions.ts';
+import type { GoneServer, PerServerState } from '../../controller/lifecycle/server-reaper.ts';
+import { SERVER_GRANTS_MIGRATION, ServerGrants, serverKeyOf, type ServerKey, type ServerRef } from './server-grants.ts';
+
+export type { ServerKey, ServerRef } from './server-grants.ts';
 
 const MIGRATIONS: Migration[] = [
   {
@@ -54,6 +58,7 @@ const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  SERVER_GRANTS_MIGRATION,
 ];
 
 export interface User {
@@ -108,8 +113,8 @@ export interface ApiKey {
 export interface AccountEvents {
   /** Something that changes what a user may do: deleted, disabled, roles, sessions revoked. */
   userChanged: [userId: string, change: 'deleted' | 'disabled' | 'permissions' | 'sessions'];
-  /** A subuser grant on a server was added, changed or removed. */
-  serverAccessChanged: [namespace: string, server: string, userId: string];
+  /** A subuser grant on a server was added, changed or removed (also: dropped with the server). */
+  serverAccessChanged: [server: ServerKey, userId: string];
 }
 
 export const ADMIN_ROLE = 'admin';
@@ -125,12 +130,18 @@ const id = () => randomUUID();
 
 export interface AccountStoreOptions {
   db: SqliteDb;
+  /**
+   * The server of a name as it exists now: adopts the name-keyed grants of the first schema at open,
+   * and serves the by-name overloads of setServerGrant/removeServerGrant. Without it, those throw.
+   */
+  resolveServer?: (namespace: string, name: string) => Promise<ServerKey | undefined>;
   now?: () => number;
   /** Lifetime of a session (its refresh tokens); default 30 days. */
   sessionTtlSeconds?: number;
 }
 
-export class AccountStore extends EventEmitter<AccountEvents> {
+export class AccountStore extends EventEmitter<AccountEvents> implements PerServerState {
+  readonly stateName = 'subuser grants';
   private readonly db: SqliteDb;
   private readonly now: () => number;
   readonly sessionTtlSeconds: number;
@@ -141,7 +152,8 @@ export class AccountStore extends EventEmitter<AccountEvents> {
   private readonly userRoles = new Map<string, Set<string>>();
   private readonly sessions = new Map<string, Session>();
   private readonly apiKeys = new Map<string, ApiKey & { hash: string }>();
-  private readonly subusers = new Map<string, Map<string, string[]>>();
+  private readonly grants: ServerGrants;
+  private readonly resolveServer?: (namespace: string, name: string) => Promise<ServerKey | undefined>;
   private readonly lastKeyTouch = new Map<string, number>();
 
   private constructor(opts: AccountStoreOptions) {
@@ -149,6 +161,8 @@ export class AccountStore extends EventEmitter<AccountEvents> {
     this.db = opts.db;
     this.now = opts.now ?? Date.now;
     this.sessionTtlSeconds = opts.sessionTtlSeconds ?? 30 * 86_400;
+    this.grants = new ServerGrants(opts.db, () => this.iso());
+    this.resolveServer = opts.resolveServer;
   }
 
   static async open(opts: AccountStoreOptions): Promise<AccountStore> {
@@ -156,6 +170,7 @@ export class AccountStore extends EventEmitter<AccountEvents> {
     await migrate(opts.db, 'accounts', MIGRATIONS);
     await s.ensureBuiltinRoles();
     await s.load();
+    if (opts.resolveServer) await s.grants.adoptNameKeyed(opts.resolveServer);
     return s;
   }
 
@@ -188,9 +203,7 @@ export class AccountStore extends EventEmitter<AccountEvents> {
     for (const r of await this.db.all<Record<string, unknown>>('SELECT * FROM api_keys WHERE revoked_at IS NULL')) {
       this.apiKeys.set(r.hash as string, { ...rowToApiKey(r), hash: r.hash as string });
     }
-    for (const r of await this.db.all<{ namespace: string; server: string; user_id: string; permissions: string }>('SELECT * FROM server_subusers')) {
-      this.subuserMap(r.namespace, r.server).set(r.user_id, JSON.parse(r.permissions) as string[]);
-    }
+    await this.grants.load();
   }
 
   private cacheUser(u: UserRow): void {
@@ -208,13 +221,6 @@ export class AccountStore extends EventEmitter<AccountEvents> {
     let s = this.userRoles.get(userId);
     if (!s) this.userRoles.set(userId, (s = new Set()));
     return s;
-  }
-
-  private subuserMap(namespace: string, server: string): Map<string, string[]> {
-    const key = `${namespace}/${server}`;
-    let m = this.subusers.get(key);
-    if (!m) this.subusers.set(key, (m = new Map()));
-    return m;
   }
 
   // ---- users ---------------------------------------------------------------------------------------
@@ -326,6 +332,7 @@ export class AccountStore extends EventEmitter<AccountEvents> {
       { sql: 'DELETE FROM sessions WHERE user_id = ?', params: [userId] },
       { sql: 'DELETE FROM api_keys WHERE user_id = ?', params: [userId] },
       { sql: 'DELETE FROM server_subusers WHERE user_id = ?', params: [userId] },
+      { sql: 'DELETE FROM server_grants WHERE user_id = ?', params: [userId] },
       { sql: 'DELETE FROM user_roles WHERE user_id = ?', params: [userId] },
       { sql: 'DELETE FROM users WHERE id = ?', params: [userId] },
     ]);
@@ -335,7 +342,7 @@ export class AccountStore extends EventEmitter<AccountEvents> {
     this.userRoles.delete(userId);
     for (const [sid, s] of this.sessions) if (s.userId === userId) this.sessions.delete(sid);
     for (const [h, k] of this.apiKeys) if (k.userId === userId) this.apiKeys.delete(h);
-    for (const m of this.subusers.values()) m.delete(userId);
+    this.grants.dropUser(userId);
     this.emit('userChanged', userId, 'deleted');
   }
 
@@ -620,41 +627,64 @@ export class AccountStore extends EventEmitter<AccountEvents> {
   }
 
   // ---- per-server access (subusers) --------------------------------------------------------------------
+  // Keyed by the server's uid (server-grants.ts). The (namespace, name) overloads resolve the server
+  // as it exists now, for callers that hold only a name.
 
-  serverGrant(userId: string, namespace: string, server: string): string[] | undefined {
-    return this.subusers.get(`${namespace}/${server}`)?.get(userId);
+  /** The user's grant on this server (by uid; a re-created server of the same name has none). */
+  serverGrant(userId: string, server: ServerRef): string[] | undefined;
+  /** The grant recorded under this namespace/name, whichever server of that name it was given on. */
+  serverGrant(userId: string, namespace: string, name: string): string[] | undefined;
+  serverGrant(userId: string, server: ServerRef | string, name?: string): string[] | undefined {
+    return typeof server === 'string' ? this.grants.getByName(userId, server, name!) : this.grants.get(userId, server);
   }
 
-  listServerGrants(namespace: string, server: string): { userId: string; permissions: string[] }[] {
-    return [...(this.subusers.get(`${namespace}/${server}`) ?? new Map<string, string[]>())].map(([userId, permissions]) => ({ userId, permissions }));
+  listServerGrants(server: ServerRef): { userId: string; permissions: string[] }[] {
+    return this.grants.list(server);
   }
 
-  /** Servers the user was given access to, as `namespace/name`. */
-  serversGrantedTo(userId: string): string[] {
-    return [...this.subusers].filter(([, m]) => m.has(userId)).map(([k]) => k);
+  /** Servers the user was given access to. */
+  serversGrantedTo(userId: string): ServerKey[] {
+    return this.grants.grantedTo(userId);
   }
 
-  async setServerGrant(namespace: string, server: string, userId: string, permissions: string[]): Promise<void> {
+  async setServerGrant(server: ServerRef, userId: string, permissions: string[]): Promise<void>;
+  async setServerGrant(namespace: string, name: string, userId: string, permissions: string[]): Promise<void>;
+  async setServerGrant(a: ServerRef | string, b: string, c: string | string[], d?: string[]): Promise<void> {
+    const [key, userId, permissions] = typeof a === 'string' ? [await this.keyByName(a, b), c as string, d!] : [this.requireKey(a), b, c as string[]];
     this.requireUser(userId);
-    await this.db.run('INSERT INTO server_subusers (namespace, server, user_id, permissions, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, server, user_id) DO UPDATE SET permissions = excluded.permissions',
-      [namespace, server, userId, JSON.stringify(permissions), this.iso()]);
-    this.subuserMap(namespace, server).set(userId, permissions);
-    this.emit('serverAccessChanged', namespace, server, userId);
+    await this.grants.set(key, userId, permissions);
+    this.emit('serverAccessChanged', key, userId);
   }
 
-  async removeServerGrant(namespace: string, server: string, userId: string): Promise<boolean> {
-    const r = await this.db.run('DELETE FROM server_subusers WHERE namespace = ? AND server = ? AND user_id = ?', [namespace, server, userId]);
-    this.subusers.get(`${namespace}/${server}`)?.delete(userId);
-    this.emit('serverAccessChanged', namespace, server, userId);
-    return r.changes > 0;
+  async removeServerGrant(server: ServerRef, userId: string): Promise<boolean>;
+  async removeServerGrant(namespace: string, name: string, userId: string): Promise<boolean>;
+  async removeServerGrant(a: ServerRef | string, b: string, c?: string): Promise<boolean> {
+    const [key, userId] = typeof a === 'string' ? [await this.keyByName(a, b), c!] : [this.requireKey(a), b];
+    const removed = await this.grants.remove(key.uid, userId);
+    this.emit('serverAccessChanged', key, userId);
+    return removed;
   }
 
-  /** Drops every grant on a deleted server, so a new server of the same name starts with none. */
-  async forgetServer(namespace: string, server: string): Promise<void> {
-    const users = [...(this.subusers.get(`${namespace}/${server}`)?.keys() ?? [])];
-    await this.db.run('DELETE FROM server_subusers WHERE namespace = ? AND server = ?', [namespace, server]);
-    this.subusers.delete(`${namespace}/${server}`);
-    for (const u of users) this.emit('serverAccessChanged', namespace, server, u);
+  // PerServerState (controller/lifecycle/server-reaper.ts): grants die with their server.
+  knownServerUids(): string[] {
+    return this.grants.uids();
+  }
+
+  async forgetServers(gone: readonly GoneServer[]): Promise<void> {
+    for (const { key, userIds } of await this.grants.forget(gone)) for (const u of userIds) this.emit('serverAccessChanged', key, u);
+  }
+
+  private requireKey(server: ServerRef): ServerKey {
+    const key = serverKeyOf(server);
+    if (!key) throw new Error(`server ${server.metadata.name} has no uid yet: grants are keyed by uid`);
+    return key;
+  }
+
+  private async keyByName(namespace: string, name: string): Promise<ServerKey> {
+    if (!this.resolveServer) throw new Error('this AccountStore cannot resolve servers by name (open it with resolveServer)');
+    const key = await this.resolveServer(namespace, name);
+    if (!key) throw notFound(`server "${namespace}/${name}" not found`);
+    return key;
   }
 }
 

@@ -49,7 +49,7 @@ export interface RouteCtx<B = any> {
   /** The scope claim of a `?token=` purpose token that authenticated the call (RouteSpec.queryToken). */
   tokenScope?: Record<string, string>;
   /** What the audit entry says about the target; handlers fill it in as they learn it. */
-  audit: { resourceType?: string; resourceId?: string; metadata: Record<string, unknown>; action?: string };
+  audit: { resourceType?: string; resourceId?: string; resourceUid?: string; metadata: Record<string, unknown>; action?: string };
 }
 
 export interface RouteSpec {
@@ -189,6 +189,7 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
             action: ctx.audit.action ?? action,
             resourceType: ctx.audit.resourceType ?? (ctx.server ? 'server' : null),
             resourceId: ctx.audit.resourceId ?? ctx.params.serverId ?? null,
+            resourceUid: ctx.audit.resourceUid ?? ((ctx.audit.resourceType ?? 'server') === 'server' ? ctx.server?.metadata.uid : undefined) ?? null,
             status,
             metadata: { ...ctx.audit.metadata, method: spec.method, path: c.req.path, ...(ctx.principal?.apiKeyId ? { apiKeyId: ctx.principal.apiKeyId } : {}) },
             ipAddress: ip ?? null,

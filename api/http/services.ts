@@ -15,6 +15,8 @@ import type { Authenticator } from '../auth/authenticate.ts';
 import type { ServerAccess } from '../rbac/access.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import type { InformerSource } from '../../controller/runtime/controller.ts';
+import type { ServerReaper } from '../../controller/lifecycle/server-reaper.ts';
 
 export interface ApiLimits {
   /** Requests a minute per IP on the auth routes (login, register, refresh, setup). default 10 */
@@ -41,6 +43,10 @@ export interface ApiServices {
   limiter: RateLimiter;
   limits: ApiLimits;
   servers: ServerDirectory;
+  /** Shared informers (the controller Manager's in embedded mode): one GameServer cache for every reader. */
+  informers: InformerSource;
+  /** Where per-server state is dropped when a server goes (controller/lifecycle/server-reaper.ts). */
+  reaper: ServerReaper;
   /** Present in embedded/controller mode: live state, console, files. */
   hub?: AgentHub;
   nodes?: NodeEnrollment;
@@ -52,6 +58,8 @@ export interface ApiServices {
   trustProxy?: boolean;
   startedAt: Date;
   now: () => number;
+  /** Stops what openApiServices started itself (its informers and reaper when none were given). */
+  close(): Promise<void>;
 }
 
 /**

@@ -41,7 +41,7 @@ export class ServerAccess {
     if (principal.scopes && !hasPermission(principal.scopes, permission)) return false;
     if (hasPermission(principal.grants, permission)) return true;
     if ((opts.ownerAllowed ?? true) && server.spec?.owner === principal.userId && OWNER.has(permission)) return true;
-    const grant = this.accounts.serverGrant(principal.userId, server.metadata.namespace ?? 'default', server.metadata.name);
+    const grant = this.accounts.serverGrant(principal.userId, server);
     return !!grant && hasPermission(grant, permission);
   }
 

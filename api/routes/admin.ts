@@ -160,6 +160,7 @@ export const adminRoutes: readonly RouteSpec[] = [
       action: { type: 'string', maxLength: 128, description: 'An action such as server.start, or a family: server.*' },
       resourceType: { type: 'string', maxLength: 64 },
       resourceId: { type: 'string', maxLength: 253 },
+      resourceUid: { type: 'string', maxLength: 64, description: 'The uid of the resource (tells a re-created server of the same name apart)' },
       before: { type: 'string', maxLength: 32, description: 'Only entries older than this id' },
       limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'default 100' },
     },
@@ -174,6 +175,7 @@ export const adminRoutes: readonly RouteSpec[] = [
         action: query.action as string | undefined,
         resourceType: query.resourceType as string | undefined,
         resourceId: query.resourceId as string | undefined,
+        resourceUid: query.resourceUid as string | undefined,
         before,
         limit: (query.limit as number | undefined) ?? 100,
       });

@@ -301,11 +301,19 @@ export const alertRoutes: readonly RouteSpec[] = [
       for (const k of ['serverId', 'nodeId', 'type', 'severity', 'resolved'] as const) if (query[k] !== undefined) (filter as Record<string, unknown>)[k] = query[k];
       const limit = (query.limit as number | undefined) ?? 100;
       const offset = (query.offset as number | undefined) ?? 0;
-      if (query.serverId !== undefined && !can(principal!, 'alert.read')) {
-        // Filtering by a server the caller cannot see answers like that server's own routes.
+      if (query.serverId !== undefined) {
         const server: GameServer | undefined = await svc.servers.find(query.serverId as string);
-        if (!server) throw notFound(`server "${String(query.serverId).slice(0, 100)}" not found`);
-        svc.access.check(principal!, server, 'alert.read');
+        // Filtering by a server the caller cannot see answers like that server's own routes.
+        if (!can(principal!, 'alert.read')) {
+          if (!server) throw notFound(`server "${String(query.serverId).slice(0, 100)}" not found`);
+          svc.access.check(principal!, server, 'alert.read');
+        }
+        // The server of that name now, not an earlier one deleted under the same name (whose alerts
+        // stay listed by its uid, or by the name while no server has it).
+        if (server?.metadata.uid) {
+          delete filter.serverId;
+          filter.server = { name: server.metadata.name, uid: server.metadata.uid };
+        }
       }
       if (can(principal!, 'alert.read')) return ok(c, (await svc.alerts.list({ ...filter, limit, offset }).catch(rethrow)).map(toCatalystAlert));
       const out: Alert[] = [];

@@ -23,6 +23,7 @@ import type { ApiServices } from '../http/services.ts';
 import { serverPhase } from '../catalyst/servers.ts';
 import { toApiError } from './files.ts';
 import { dataNode } from '../../crds/placement.ts';
+import { archiveServerUid, isBackupOf, SERVER_UID_ANNOTATION } from '../../crds/backups.ts';
 
 const API_VERSION = 'gantry.dev/v1alpha1';
 export const BACKUP_NAME_ANNOTATION = 'gantry.dev/backup-name';
@@ -79,7 +80,7 @@ function toCatalystRestore(r: Restore): Record<string, unknown> {
 async function backupsOf(svc: ApiServices, server: GameServer): Promise<Backup[]> {
   const list = await svc.store.list<Backup>('Backup', { namespace: svc.servers.namespace });
   return list.items
-    .filter((b) => b.spec!.serverRef === server.metadata.name)
+    .filter((b) => isBackupOf(b, server))
     .sort((a, b) => String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)) || b.metadata.name.localeCompare(a.metadata.name));
 }
 
@@ -94,7 +95,7 @@ async function findBackup(svc: ApiServices, server: GameServer, id: string): Pro
     }
   }
   b ??= (await backupsOf(svc, server)).find((x) => x.metadata.uid === id);
-  if (!b || b.spec!.serverRef !== server.metadata.name) throw notFound(`server "${server.metadata.name}" has no backup "${id}"`);
+  if (!b || !isBackupOf(b, server)) throw notFound(`server "${server.metadata.name}" has no backup "${id}"`);
   return b;
 }
 
@@ -189,7 +190,7 @@ export const backupRoutes: RouteSpec[] = [
           generateName: `${s.metadata.name.slice(0, 200)}-`,
           namespace: svc.servers.namespace,
           labels,
-          annotations: { [BACKUP_NAME_ANNOTATION]: name, ...(principal ? { 'gantry.dev/created-by': principal.username } : {}) },
+          annotations: { [BACKUP_NAME_ANNOTATION]: name, [SERVER_UID_ANNOTATION]: s.metadata.uid!, ...(principal ? { 'gantry.dev/created-by': principal.username } : {}) },
           ownerReferences: [ownerRef(s)],
         } as unknown as Backup["metadata"],
         spec: { serverRef: s.metadata.name, ...(ignore?.length ? { ignore } : {}), ...(body.ttl ? { ttl: body.ttl } : {}), ...(body.note ? { note: body.note } : {}) },
@@ -227,7 +228,7 @@ export const backupRoutes: RouteSpec[] = [
       if (!svc.hub.isConnected(node)) throw new ApiError(503, `Node "${node}" is offline: backup ${b.metadata.name} is stored there and cannot be downloaded until its agent reconnects`, 'node_offline');
       // The archive is DATA/backups/<serverUid>/<backupUid>.tar.gz: the server uid at backup time, which
       // the path records (a server deleted and re-created under the same name has another uid).
-      const serverUid = st.path.split('/').slice(-2, -1)[0] ?? server!.metadata.uid!;
+      const serverUid = archiveServerUid(b) ?? server!.metadata.uid!;
       let r;
       try {
         r = await svc.hub.files.downloadBackup(node, serverUid, b.metadata.uid!, { timeoutMs: 30_000 });

@@ -283,6 +283,8 @@ export const taskRoutes: readonly RouteSpec[] = [
           namespace: svc.servers.namespace,
           // A label value holds at most 63 characters; a longer server name goes without the label.
           ...(server.metadata.name.length <= 63 ? { labels: { [LABEL_SERVER]: server.metadata.name } } : {}),
+          // The task dies with its server (a new server of the same name does not inherit it).
+          ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', name: server.metadata.name, uid: server.metadata.uid! }],
           annotations: { [ANNOTATION_TASK_NAME]: b.name! },
         } as unknown as Schedule['metadata'],
         spec,

@@ -22,6 +22,7 @@ import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
 import { SftpSession, type SftpIdentity } from './session.ts';
+import type { GoneServer, PerServerState } from '../../controller/lifecycle/server-reaper.ts';
 import { dataNode } from '../../crds/placement.ts';
 
 export const HOST_KEY_FILE = 'sftp_host_key';
@@ -85,7 +86,8 @@ interface Client {
 
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-export class SftpServer {
+export class SftpServer implements PerServerState {
+  readonly stateName = 'SFTP sessions';
   private server: net.Server | undefined;
   /** Sockets whose client logged in (the login grace timer spares them). */
   private readonly authenticated = new WeakSet<object>();
@@ -96,6 +98,7 @@ export class SftpServer {
   private readonly hub: AgentHub;
   private boundPort = 0;
   private readonly onUserChanged = (userId: string, change: string) => this.userChanged(userId, change);
+  private unregister: (() => void) | undefined;
 
   constructor(private readonly o: SftpServerOptions) {
     if (!o.svc.hub) throw new Error('the SFTP server needs the agent hub (embedded or controller mode)');
@@ -145,12 +148,14 @@ export class SftpServer {
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
     this.o.svc.accounts.on('userChanged', this.onUserChanged);
+    this.unregister = this.o.svc.reaper.register(this);
     this.log.info('sftp listening', { host: opts.host, port: this.boundPort });
     return { port: this.boundPort, host: opts.host };
   }
 
   async stop(): Promise<void> {
     this.o.svc.accounts.off('userChanged', this.onUserChanged);
+    this.unregister?.();
     const server = this.server;
     this.server = undefined;
     for (const c of this.clients) this.end(c, 'server stopping');
@@ -240,6 +245,16 @@ export class SftpServer {
     }
   }
 
+  // PerServerState: a deleted server's SFTP connections end (a new server of its name is another one).
+  knownServerUids(): string[] {
+    return [...this.clients].map((c) => c.identity?.serverUid).filter((u): u is string => !!u);
+  }
+
+  forgetServers(gone: readonly GoneServer[]): void {
+    const uids = new Set(gone.map((g) => g.uid));
+    for (const c of this.clients) if (c.identity && uids.has(c.identity.serverUid)) this.end(c, 'server deleted');
+  }
+
   // ---- authentication --------------------------------------------------------------------------
 
   private async authenticate(ctx: AuthContext, ip: string): Promise<SftpIdentity | undefined> {
@@ -322,7 +337,7 @@ export class SftpServer {
     if (!server || !svc.access.can(principal, server, 'file.read')) return bad(`no server "${serverId}" with file access for ${principal.username}`, server ? 'missing_permission' : 'server_not_found', who);
     const refusal = this.serverRefusal(server);
     if (refusal) return { ...refusal, ...who, failedCredential: false };
-    return { identity: { userId: principal.userId, username: principal.username, email: principal.email, sessionId: principal.sessionId, via, serverId, ip } };
+    return { identity: { userId: principal.userId, username: principal.username, email: principal.email, sessionId: principal.sessionId, via, serverId, serverUid: server.metadata.uid!, ip } };
   }
 
   private serverRefusal(server: GameServer): Omit<LoginRefusal, 'failedCredential'> | undefined {

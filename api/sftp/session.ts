@@ -30,6 +30,8 @@ export interface SftpIdentity {
   sessionId?: string;
   via: 'token' | 'password';
   serverId: string;
+  /** The server logged into: a server created later under the same name is another one. */
+  serverUid: string;
   ip: string;
 }
 
@@ -396,7 +398,7 @@ export class SftpSession {
       throw new SftpRefusal(STATUS.PERMISSION_DENIED, 'your panel session ended (logged out or revoked): log in again', 'session_revoked');
     }
     const server = await this.server();
-    if (!server) {
+    if (!server || server.metadata.uid !== this.id.serverUid) {
       this.d.terminate('server deleted');
       throw new SftpRefusal(STATUS.NO_SUCH_FILE, `server ${this.id.serverId} no longer exists`, 'server_gone');
     }
@@ -473,7 +475,7 @@ export class SftpSession {
   }
 
   private audit(action: string, status: number, metadata: Record<string, unknown>): Promise<void> {
-    return this.d.svc.audit.record({ userId: this.id.userId, username: this.id.username, action, resourceType: 'server', resourceId: this.id.serverId, status, metadata: { via: 'sftp', ...metadata }, ipAddress: this.id.ip });
+    return this.d.svc.audit.record({ userId: this.id.userId, username: this.id.username, action, resourceType: 'server', resourceId: this.id.serverId, resourceUid: this.id.serverUid, status, metadata: { via: 'sftp', ...metadata }, ipAddress: this.id.ip });
   }
 }
 

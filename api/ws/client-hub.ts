@@ -22,7 +22,9 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { ConsoleLine } from '../../agent/protocol.ts';
 import type { StatsSample } from '../../agent/protocol.ts';
 import type { GameServer } from '../../crds/types.ts';
-import { Informer } from '../../controller/runtime/informer.ts';
+import type { HandlerRegistration, Informer } from '../../controller/runtime/informer.ts';
+import type { GoneServer, PerServerState } from '../../controller/lifecycle/server-reaper.ts';
+import type { ServerKey } from '../auth/accounts.ts';
 import { closeReason } from '../../controller/hub/close-codes.ts';
 import { bearerToken, rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -201,7 +203,8 @@ function logFrame(serverId: string, l: ConsoleLine): Buffer {
   return Buffer.from(JSON.stringify({ type: 'server_log', serverId, stream: l.stream, data: l.line + '\n', timestamp: new Date(l.ts).toISOString() }));
 }
 
-export class ClientSockets {
+export class ClientSockets implements PerServerState {
+  readonly stateName = 'client websocket subscriptions';
   readonly limits: ClientSocketLimits;
   private readonly svc: ApiServices;
   private readonly log: Logger;
@@ -228,13 +231,14 @@ export class ClientSockets {
     this.log = opts.log ?? svc.log.child({ component: 'client-ws' });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
     this.wss.on('error', (err) => this.log.error('client websocket server error', { err }));
-    this.informer = new Informer<GameServer>({ store: svc.store, kind: 'GameServer', namespace: svc.servers.namespace, log: this.log });
-    this.informer.addEventHandler({
-      onAdd: (s) => this.idOfUid.set(s.metadata.uid!, s.metadata.name),
-      onUpdate: (before, after) => this.onServerUpdate(before, after),
-      onDelete: (s) => this.onServerDeleted(s),
+    // The process's shared GameServer cache (all namespaces; ours is svc.servers.namespace).
+    this.informer = svc.informers.informer<GameServer>('GameServer');
+    const mine = (s: GameServer) => (s.metadata.namespace ?? 'default') === svc.servers.namespace;
+    const reg: HandlerRegistration = this.informer.addEventHandler({
+      onAdd: (s) => mine(s) && this.idOfUid.set(s.metadata.uid!, s.metadata.name),
+      onUpdate: (before, after) => mine(after) && this.onServerUpdate(before, after),
     });
-    this.informer.start();
+    this.cleanups.push(() => reg.remove(), svc.reaper.register(this));
     this.ready = this.informer.waitForSync();
 
     const hub = svc.hub;
@@ -246,7 +250,7 @@ export class ClientSockets {
       this.cleanups.push(() => hub.off('console', onConsole), () => hub.off('stats', onStats));
     }
     const onUser = (userId: string, change: 'deleted' | 'disabled' | 'permissions' | 'sessions') => this.onUserChanged(userId, change);
-    const onAccess = (ns: string, server: string, userId: string) => this.onAccessChanged(ns, server, userId);
+    const onAccess = (server: ServerKey, userId: string) => this.onAccessChanged(server, userId);
     svc.accounts.on('userChanged', onUser);
     svc.accounts.on('serverAccessChanged', onAccess);
     this.cleanups.push(() => svc.accounts.off('userChanged', onUser), () => svc.accounts.off('serverAccessChanged', onAccess));
@@ -456,8 +460,9 @@ export class ClientSockets {
     if (Buffer.byteLength(data) > this.limits.maxConsoleInputBytes) return this.error(c, `console_input: "data" is longer than ${this.limits.maxConsoleInputBytes} bytes`, serverId);
     // "say hi\n" is one command; the trailing newline is the Enter key, not an empty second command.
     const lines = data.replace(/\r?\n$/, '').split(/\r?\n/).map((l) => l.replace(/\r$/, ''));
-    let bucket = this.consoleBuckets.get(serverId);
-    if (!bucket) this.consoleBuckets.set(serverId, (bucket = new Bucket(this.limits.consoleInputsPerSecond, this.limits.consoleInputsPerSecond * 2, this.svc.now())));
+    const uid = server.metadata.uid!;
+    let bucket = this.consoleBuckets.get(uid);
+    if (!bucket) this.consoleBuckets.set(uid, (bucket = new Bucket(this.limits.consoleInputsPerSecond, this.limits.consoleInputsPerSecond * 2, this.svc.now())));
     if (!bucket.take(this.svc.now())) return this.error(c, `console_input: rate limit: at most ${this.limits.consoleInputsPerSecond} inputs per second per server; input ignored`, serverId, 'rate_limited');
     const node = dataNode(server);
     const hub = this.svc.hub;
@@ -469,6 +474,7 @@ export class ClientSockets {
         action: 'server.console',
         resourceType: 'server',
         resourceId: serverId,
+        resourceUid: uid,
         ipAddress: c.ip ?? null,
         status,
         metadata: error ? { via: 'websocket', lines: lines.length, error } : { via: 'websocket', lines: lines.length },
@@ -596,17 +602,6 @@ export class ClientSockets {
     }
   }
 
-  private onServerDeleted(s: GameServer): void {
-    const serverId = s.metadata.name;
-    if (this.idOfUid.get(s.metadata.uid!) === serverId) this.idOfUid.delete(s.metadata.uid!);
-    this.consoleBuckets.delete(serverId);
-    for (const c of [...(this.subscribers.get(serverId) ?? [])]) {
-      if (c.subs.get(serverId)?.uid !== s.metadata.uid) continue;
-      this.unsubscribe(c, serverId);
-      this.send(c, { type: 'unsubscribed', serverId, reason: 'server deleted' });
-    }
-  }
-
   // ---- account changes --------------------------------------------------------------------------
 
   /** Closes the client (4403) when it lost a permission its subscription to `serverId` needs. */
@@ -614,7 +609,8 @@ export class ClientSockets {
     const sub = c.subs.get(serverId);
     if (!sub || c.closing) return true;
     const server = this.informer.getByName(this.svc.servers.namespace, serverId);
-    if (!server) return true;
+    // Gone, or another server of the same name by now: the reaper ends the subscription.
+    if (!server || server.metadata.uid !== sub.uid) return true;
     const perms = new Set(['server.read', ...[...sub.events].map((e) => EVENT_PERMISSION[e])]);
     for (const perm of perms) {
       if (!this.svc.access.can(c.principal, server, perm)) {
@@ -640,13 +636,34 @@ export class ClientSockets {
     }
   }
 
-  private onAccessChanged(namespace: string, server: string, userId: string): void {
-    if (namespace !== this.svc.servers.namespace) return;
+  private onAccessChanged(server: ServerKey, userId: string): void {
+    if (server.namespace !== this.svc.servers.namespace) return;
     for (const c of [...(this.byUser.get(userId) ?? [])]) {
-      if (!c.subs.has(server)) continue;
+      if (c.subs.get(server.name)?.uid !== server.uid) continue;
       const gone = this.refreshPrincipal(c);
       if (gone) this.closeClient(c, WS_CLOSE.unauthorized, gone);
-      else this.recheck(c, server);
+      else this.recheck(c, server.name);
+    }
+  }
+
+  // PerServerState: subscriptions die with their server (by uid: a new server of the same name is
+  // another server, whoever subscribed to the old one).
+  knownServerUids(): string[] {
+    const uids = new Set<string>();
+    for (const c of this.clients) for (const sub of c.subs.values()) uids.add(sub.uid);
+    return [...uids];
+  }
+
+  forgetServers(gone: readonly GoneServer[]): void {
+    const uids = new Set(gone.map((g) => g.uid));
+    for (const uid of uids) this.idOfUid.delete(uid);
+    for (const c of [...this.clients]) {
+      for (const sub of [...c.subs.values()]) {
+        if (!uids.has(sub.uid)) continue;
+        this.unsubscribe(c, sub.serverId);
+        this.consoleBuckets.delete(sub.uid);
+        this.send(c, { type: 'unsubscribed', serverId: sub.serverId, reason: 'server deleted' });
+      }
     }
   }
 
@@ -708,7 +725,6 @@ export class ClientSockets {
       for (const c of open) this.closeClient(c, WS_CLOSE.goingAway, 'server is shutting down');
       await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 2_000).unref())]);
       for (const c of open) c.ws.terminate();
-      await this.informer.stop();
       await new Promise<void>((r) => this.wss.close(() => r()));
     })();
     return this.closed;

@@ -31,6 +31,8 @@ import { addScheduleController, type ScheduleController } from '../../controller
 import { MetricsHistory, type MetricsHistoryOptions } from '../../controller/metrics/history.ts';
 import { AlertService } from '../../controller/alerts/service.ts';
 import { SftpServer } from '../../api/sftp/server.ts';
+import { ServerReaper } from '../../controller/lifecycle/server-reaper.ts';
+import type { GameServer } from '../../crds/types.ts';
 
 export interface UpOptions {
   dataDir: string;
@@ -73,6 +75,8 @@ export interface Embedded {
   alerts: AlertService;
   /** The SFTP server (api/sftp/), when sftpPort asked for one; `sftp.port` is the bound port. */
   sftp?: SftpServer;
+  /** Drops per-server state (grants, console buffers, metrics, alerts, sockets) when a server goes. */
+  reaper: ServerReaper;
   stop(): Promise<void>;
 }
 
@@ -119,10 +123,14 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   hub.on('stats', (_node, samples) => metrics.recordServerStats(samples));
   hub.on('health', (node, health) => metrics.recordNodeHealth(node, health));
   const alerts = await AlertService.open({ db, store, manager, hub, events, log: rootLogger.child({ component: 'alerts' }) });
+  // Per-server state dies with its server, whichever way it was deleted (controller/lifecycle/).
+  const reaper = new ServerReaper({ store, informer: manager.informer<GameServer>('GameServer'), log: rootLogger });
+  for (const state of [hub, metrics, alerts]) reaper.register(state);
+  reaper.start();
   await manager.start();
 
   const apiLog = rootLogger.child({ component: 'api' });
-  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits });
+  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
   const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
   const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api });
@@ -172,6 +180,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await sftp?.stop();
     await localAgent?.stop();
     await schedules.stop();
+    await reaper.stop();
     await manager.stop();
     // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
     // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
@@ -189,7 +198,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, sftp, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, sftp, reaper, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */

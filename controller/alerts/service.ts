@@ -33,6 +33,7 @@ import { compare, metricValue, ruleApplies, step, type TargetKind, type TrackSta
 import { AlertError, AlertStore, type Alert, type AlertFilter, type AlertStats } from './store.ts';
 import { WebhookNotifier, type AlertEvent, type WebhookNotifierOptions } from './webhooks.ts';
 import { dataNode } from '../../crds/placement.ts';
+import type { GoneServer, PerServerState } from '../lifecycle/server-reaper.ts';
 
 const BY_UID = 'byUid';
 const wall: Clock = { now: () => Date.now(), setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
@@ -57,6 +58,8 @@ export interface AlertServiceOptions {
 interface Track extends TrackState {
   rule: string;
   target: string;
+  /** The server the open alert is about (targets are names; a re-created server is another one). */
+  serverUid?: string;
   alertId?: string;
   notified?: boolean;
   lastNotifiedAt?: number;
@@ -69,7 +72,8 @@ const trackKey = (rule: string, target: string) => `${rule}\u0000${target}`;
 const pct = (n: number) => (Math.round(n * 10) / 10).toString();
 const METRIC_NAMES = { cpu: 'CPU', memory: 'Memory', disk: 'Disk', network_rx: 'Network receive', network_tx: 'Network transmit' } as const;
 
-export class AlertService {
+export class AlertService implements PerServerState {
+  readonly stateName = 'open alerts';
   readonly alerts: AlertStore;
   readonly notifier: WebhookNotifier;
   private readonly opts: AlertServiceOptions;
@@ -106,7 +110,7 @@ export class AlertService {
     const alerts = await AlertStore.open(opts.db, () => new Date(clock.now()));
     const svc = new AlertService(opts, alerts);
     for (const a of await alerts.openAlerts()) {
-      svc.tracks.set(trackKey(a.rule, a.target), { rule: a.rule, target: a.target, open: true, alertId: a.id, notified: true, since: clock.now() });
+      svc.tracks.set(trackKey(a.rule, a.target), { rule: a.rule, target: a.target, serverUid: a.serverUid ?? undefined, open: true, alertId: a.id, notified: true, since: clock.now() });
     }
     svc.wire();
     return svc;
@@ -270,6 +274,13 @@ export class AlertService {
   private onServer(s: GameServer): void {
     if (this.closed) return;
     const target = targetKey('GameServer', s);
+    // An alert still open for a server of this name that was deleted (while Gantry was down, or before
+    // the reaper got to it) is not this server's: resolve it rather than let it attach here.
+    for (const [k, t] of this.tracks) {
+      if (t.target !== target || !t.serverUid || t.serverUid === s.metadata.uid) continue;
+      this.forceResolve(t, 'server deleted (a new server has its name)');
+      this.tracks.delete(k);
+    }
     if (s.status?.phase !== 'running') {
       for (const t of this.tracks.values()) {
         if (t.target !== target) continue;
@@ -374,6 +385,7 @@ export class AlertService {
       return;
     }
     const d = describe();
+    t.serverUid = d.serverUid ?? undefined;
     const spec = rule.spec!;
     this.chain(t, async () => {
       const a = await this.alerts.open({ rule: rule.metadata.name, target, type: spec.type, severity: spec.severity ?? 'warning', ...d, metadata: { ...d.metadata, heldMs: tr.heldMs } });
@@ -429,6 +441,20 @@ export class AlertService {
     for (const [k, t] of this.tracks) {
       if (t.rule !== name) continue;
       this.forceResolve(t, why);
+      this.tracks.delete(k);
+    }
+  }
+
+  // PerServerState (controller/lifecycle/server-reaper.ts): open alerts of deleted servers resolve.
+  knownServerUids(): string[] {
+    return [...new Set([...this.tracks.values()].map((t) => t.serverUid).filter((u): u is string => !!u))];
+  }
+
+  forgetServers(gone: readonly GoneServer[]): void {
+    const uids = new Set(gone.map((g) => g.uid));
+    for (const [k, t] of this.tracks) {
+      if (!t.serverUid || !uids.has(t.serverUid)) continue;
+      this.forceResolve(t, 'server deleted');
       this.tracks.delete(k);
     }
   }

@@ -36,6 +36,8 @@ export type NewAlert = Omit<Alert, 'id' | 'resolved' | 'resolvedAt' | 'resolvedB
 export interface AlertFilter {
   /** A server's name or uid. */
   serverId?: string;
+  /** One server as it exists now: its uid, or its name on alerts that record no uid (not those of an earlier server of the name). */
+  server?: { name: string; uid: string };
   nodeId?: string;
   type?: string;
   severity?: string;
@@ -162,6 +164,10 @@ export class AlertStore {
     if (f.serverId !== undefined) {
       where.push('(server_id = ? OR server_uid = ?)');
       params.push(f.serverId, f.serverId);
+    }
+    if (f.server !== undefined) {
+      where.push('(server_uid = ? OR (server_uid IS NULL AND server_id = ?))');
+      params.push(f.server.uid, f.server.name);
     }
     if (f.nodeId !== undefined) {
       where.push('node_id = ?');

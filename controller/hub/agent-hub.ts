@@ -45,6 +45,7 @@ import { HubFiles, type HubFilesOptions, type StreamChannel } from './files/hub-
 import { decodeDataFrame } from '../../lib/byte-streams.ts';
 import { ConsoleRing, newNodeState, sameContainer, type NodeObserved, type NodeState } from './observed.ts';
 import { bearerToken, rejectUpgrade, requestPath } from './upgrade.ts';
+import type { GoneServer, PerServerState } from '../lifecycle/server-reaper.ts';
 
 export type ConsoleThrottle = { lines: number; intervalMs: number } | false;
 
@@ -154,7 +155,8 @@ function positiveInt(name: string, v: number, min = 1): number {
   return v;
 }
 
-export class AgentHub extends EventEmitter<AgentHubEvents> {
+export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerState {
+  readonly stateName = 'agent hub console and stats';
   readonly heartbeatIntervalMs: number;
   /** File downloads/uploads as byte streams over the agent connections (controller/hub/files/). */
   readonly files: HubFiles;
@@ -647,6 +649,25 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   /** The newest `lines` console lines of a server kept by the hub (all kept by default), oldest first. */
   consoleHistory(nodeName: string, uid: string, lines?: number): ConsoleLine[] {
     return this.nodeStates.get(nodeName)?.console.get(uid)?.lines(lines) ?? [];
+  }
+
+  // PerServerState: a deleted server's console buffer and latest sample go with it, so a new server
+  // of the same name (another uid anyway) never shows them and the memory is freed at once.
+  knownServerUids(): string[] {
+    const uids = new Set<string>();
+    for (const st of this.nodeStates.values()) for (const m of [st.console, st.stats]) for (const uid of m.keys()) uids.add(uid);
+    return [...uids];
+  }
+
+  forgetServers(gone: readonly GoneServer[]): void {
+    for (const st of this.nodeStates.values()) {
+      for (const { uid } of gone) {
+        // A container the agent still reports keeps its buffer: it is really there (e.g. not yet removed).
+        if (st.containers.has(uid)) continue;
+        st.console.delete(uid);
+        st.stats.delete(uid);
+      }
+    }
   }
 
   // ---- plumbing -----------------------------------------------------------------------------------

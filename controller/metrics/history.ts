@@ -24,6 +24,7 @@ import { rootLogger, type Logger } from '../../lib/log.ts';
 import type { Clock } from '../runtime/workqueue.ts';
 import { migrate, type Migration } from '../store/migrations.ts';
 import { SqliteDb, type SqlRunner } from '../store/sqlite-db.ts';
+import type { GoneServer, PerServerState } from '../lifecycle/server-reaper.ts';
 
 export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
@@ -151,7 +152,8 @@ interface AggRow {
   n: number;
 }
 
-export class MetricsHistory {
+export class MetricsHistory implements PerServerState {
+  readonly stateName = 'metrics history';
   readonly db: SqliteDb;
   readonly rawRetentionMs: number;
   readonly minuteRetentionMs: number;
@@ -274,6 +276,39 @@ export class MetricsHistory {
     }
     if (size >= (this.opts.maxBatch ?? 5000)) void this.flush();
     else if (this.flushTimer === undefined) this.flushTimer = this.clock.setTimeout(() => void this.flush(), this.opts.flushIntervalMs ?? 1000);
+  }
+
+  // PerServerState: a deleted server's series go with it (every tier), so nothing of it is ever
+  // served again, and a late sample for it cannot revive more than a few points until the next sweep.
+  knownServerUids(): string[] {
+    const uids: string[] = [];
+    for (const name of [...this.seriesIds.keys(), ...this.pendingSeries.keys()]) if (name.startsWith('server:')) uids.push(name.slice('server:'.length));
+    return uids;
+  }
+
+  async forgetServers(gone: readonly GoneServer[]): Promise<void> {
+    const names = new Set(gone.map((g) => serverSeries(g.uid)));
+    for (const n of names) {
+      this.pendingSeries.delete(n);
+      this.prevNet.delete(n);
+    }
+    const ids = [...names].map((n) => this.seriesIds.get(n)).filter((id): id is number => id !== undefined);
+    if (!ids.length) return;
+    const idSet = new Set(ids);
+    this.buffer = this.buffer.filter((r) => !idSet.has(r[0]));
+    for (const n of names) this.seriesIds.delete(n);
+    // After any write in flight (it may hold rows of these series), under the connection's lock.
+    const run = this.flushing.then(() =>
+      this.db.transaction(async (tx) => {
+        for (const id of ids) {
+          await tx.run('DELETE FROM raw WHERE series = ?', [id]);
+          await tx.run(`DELETE FROM agg WHERE res IN (${MINUTE}, ${HOUR}) AND series = ?`, [id]);
+          await tx.run('DELETE FROM series WHERE id = ?', [id]);
+        }
+      }),
+    );
+    this.flushing = run.catch(() => undefined);
+    await run;
   }
 
   /** Writes everything buffered; resolves when it is on disk (as far as synchronous=NORMAL goes). */

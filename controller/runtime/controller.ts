@@ -259,7 +259,12 @@ export interface ManagerOptions {
   clock?: Clock;
 }
 
-export class Manager {
+/** Where shared informers come from: the Manager (which also starts them), or anything with its shape. */
+export interface InformerSource {
+  informer<T extends KubeObject = Resource>(kind: string, indexers?: Record<string, IndexFunc<T>>): Informer<T>;
+}
+
+export class Manager implements InformerSource {
   readonly metrics: MetricsRegistry;
   private readonly runtime: RuntimeMetrics;
   private readonly opts: ManagerOptions;

@@ -7,7 +7,14 @@ import { createApp, type AppDeps } from '../../api/app.ts';
 import { openTestEnv, type TestEnv } from './env.ts';
 
 export async function apiServicesFor(env: TestEnv, extra: Partial<OpenApiOptions> = {}): Promise<ApiServices> {
-  return openApiServices({ db: env.db, secret: randomBytes(32), store: env.store, registry: env.registry, events: env.events, log: env.log, ...extra });
+  const svc = await openApiServices({ db: env.db, secret: randomBytes(32), store: env.store, registry: env.registry, events: env.events, log: env.log, ...extra });
+  // The services' own informers watch the store: stopped before the env closes it.
+  const close = env.close.bind(env);
+  env.close = async () => {
+    await svc.close();
+    await close();
+  };
+  return svc;
 }
 
 export interface SignedIn {

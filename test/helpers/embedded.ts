@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
+import { startEmbedded, type Embedded, type UpOptions } from '../../bin/commands/up.ts';
 import type { GameNode, GameServer } from '../../crds/types.ts';
 import { until } from './wait.ts';
 
@@ -24,9 +24,9 @@ export interface LocalGantry {
 }
 
 /** Starts gantry (example manifests seeded, its local agent as `node`, a random port range) in a fresh data dir; waits for the node Online. */
-export async function startLocalGantry(prefix: string, node: string): Promise<LocalGantry> {
+export async function startLocalGantry(prefix: string, node: string, extra: Partial<UpOptions> = {}): Promise<LocalGantry> {
   const dataDir = await mkdtemp(path.join(tmpdir(), prefix));
-  const gantry = await startEmbedded({ dataDir, port: 0, host: '127.0.0.1', seedDir: path.join(ROOT, 'manifests/examples'), localAgent: { nodeName: node } });
+  const gantry = await startEmbedded({ dataDir, port: 0, host: '127.0.0.1', seedDir: path.join(ROOT, 'manifests/examples'), localAgent: { nodeName: node }, ...extra });
   const server = async (name: string) => (await gantry.store.get('GameServer', 'default', name)) as unknown as GameServer;
   try {
     await until('the local node Online', async () => ((await gantry.store.get('GameNode', undefined, node)) as unknown as GameNode).status?.phase === 'Online');

@@ -179,6 +179,7 @@ export const serverCrudRoutes: RouteSpec[] = [
         if (!alloc.ok) throw new ApiError(alloc.kind === 'conflict' ? 409 : 400, `Cannot bind the server's ports on node ${node.metadata.name}: ${alloc.reason}`, 'port_unavailable');
       }
       const created = await svc.store.create<GameServer>(candidate);
+      audit.resourceUid = created.metadata.uid;
       return ok(c, toCatalystServer(created, { template, node, hub: svc.hub, detail: true, revealSecrets: true }), 201);
     },
   }),
@@ -250,15 +251,17 @@ export const serverCrudRoutes: RouteSpec[] = [
     handler: async ({ c, svc, server }) => {
       mustBeStopped(server!, 'before deletion');
       const name = server!.metadata.name;
-      await svc.store.delete('GameServer', svc.servers.namespace, name, { resourceVersion: server!.metadata.resourceVersion }).catch(async (err) => {
+      const after = await svc.store.delete<GameServer>('GameServer', svc.servers.namespace, name, { resourceVersion: server!.metadata.resourceVersion }).catch(async (err) => {
         // A status write in between is no reason to refuse; check again on the fresh object.
         const fresh = await svc.servers.find(name);
-        if (!fresh) return;
+        if (!fresh) return undefined;
         if ((err as { reason?: string }).reason !== 'Conflict') throw err;
         mustBeStopped(fresh, 'before deletion');
-        await svc.store.delete('GameServer', svc.servers.namespace, name);
+        return svc.store.delete<GameServer>('GameServer', svc.servers.namespace, name);
       });
-      await svc.accounts.forgetServer(svc.servers.namespace, name);
+      // Removed at once (no finalizer held it): its grants and the rest go now, not when the informer
+      // hears of it. Held by the cleanup finalizer: the reaper drops them when the object goes.
+      if (after && !after.metadata.deletionTimestamp) await svc.reaper.serverGone(after);
       return done(c, 'Server deleted successfully', { serverId: name });
     },
   }),

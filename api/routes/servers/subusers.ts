@@ -40,7 +40,7 @@ export const subuserRoutes: RouteSpec[] = [
     access: { permission: 'server.subusers', server: true },
     handler: (ctx) => {
       const s = ctx.server!;
-      return ok(ctx.c, ctx.svc.accounts.listServerGrants(s.metadata.namespace ?? ctx.svc.servers.namespace, s.metadata.name).map((g) => describe(ctx, g.userId, g.permissions)));
+      return ok(ctx.c, ctx.svc.accounts.listServerGrants(s).map((g) => describe(ctx, g.userId, g.permissions)));
     },
   }),
 
@@ -60,10 +60,9 @@ export const subuserRoutes: RouteSpec[] = [
     handler: async (ctx) => {
       const s = ctx.server!;
       const userId = targetUser(ctx, s, ctx.body);
-      const ns = s.metadata.namespace ?? ctx.svc.servers.namespace;
-      const existed = !!ctx.svc.accounts.serverGrant(userId, ns, s.metadata.name);
+      const existed = !!ctx.svc.accounts.serverGrant(userId, s);
       const perms = grantable(ctx, s, ctx.body.permissions);
-      await ctx.svc.accounts.setServerGrant(ns, s.metadata.name, userId, perms);
+      await ctx.svc.accounts.setServerGrant(s, userId, perms);
       ctx.audit.metadata.subuser = userId;
       ctx.audit.metadata.permissions = perms;
       return ok(ctx.c, describe(ctx, userId, perms), existed ? 200 : 201);
@@ -80,10 +79,9 @@ export const subuserRoutes: RouteSpec[] = [
     body: { type: 'object', required: ['permissions'], additionalProperties: false, properties: { permissions: permissionsSchema } },
     handler: async (ctx) => {
       const s = ctx.server!;
-      const ns = s.metadata.namespace ?? ctx.svc.servers.namespace;
-      if (!ctx.svc.accounts.serverGrant(ctx.params.userId!, ns, s.metadata.name)) throw notFound(`User ${ctx.params.userId} is not a subuser of this server`);
+      if (!ctx.svc.accounts.serverGrant(ctx.params.userId!, s)) throw notFound(`User ${ctx.params.userId} is not a subuser of this server`);
       const perms = grantable(ctx, s, ctx.body.permissions);
-      await ctx.svc.accounts.setServerGrant(ns, s.metadata.name, ctx.params.userId!, perms);
+      await ctx.svc.accounts.setServerGrant(s, ctx.params.userId!, perms);
       ctx.audit.metadata.subuser = ctx.params.userId;
       ctx.audit.metadata.permissions = perms;
       return ok(ctx.c, describe(ctx, ctx.params.userId!, perms));
@@ -98,7 +96,7 @@ export const subuserRoutes: RouteSpec[] = [
     access: { permission: 'server.subusers', server: true },
     handler: async (ctx) => {
       const s = ctx.server!;
-      const removed = await ctx.svc.accounts.removeServerGrant(s.metadata.namespace ?? ctx.svc.servers.namespace, s.metadata.name, ctx.params.userId!);
+      const removed = await ctx.svc.accounts.removeServerGrant(s, ctx.params.userId!);
       if (!removed) throw notFound(`User ${ctx.params.userId} is not a subuser of this server`);
       ctx.audit.metadata.subuser = ctx.params.userId;
       return done(ctx.c, 'Subuser removed');

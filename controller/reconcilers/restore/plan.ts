@@ -22,6 +22,7 @@ import type { RestoreRunParams, RestoreRunResult } from '../../../agent/protocol
 import type { JobObserved } from '../backup/jobs.ts';
 import type { NodeView, PlanEvent, StatusPatch } from '../backup/plan.ts';
 import { dataDirOf, dataNode } from '../../../crds/placement.ts';
+import { archiveServerUid } from '../../../crds/backups.ts';
 
 export interface RestorePlanInput {
   restore: Restore;
@@ -52,7 +53,6 @@ export function relevantRestoreNode(restore: Restore, backup: Backup | undefined
 const STOPPED_PHASES = new Set(['stopped', 'crashed']);
 
 /** Server uid the archive was taken for: its parent directory on the node (…/<serverUid>/<backupUid>.tar.gz). */
-const archiveServerUid = (b: Backup): string | undefined => /\/([^/]+)\/[^/]+\.tar\.gz$/.exec(b.status?.path ?? '')?.[1];
 
 function diff(current: RestoreStatus | undefined, want: StatusPatch<RestoreStatus>): StatusPatch<RestoreStatus> {
   const out: Record<string, unknown> = {};

@@ -17,6 +17,7 @@ import type { Clock } from '../../runtime/workqueue.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { StoreError } from '../../store/errors.ts';
 import { dataNode } from '../../../crds/placement.ts';
+import { SERVER_UID_ANNOTATION } from '../../../crds/backups.ts';
 
 export const LABEL_SCHEDULE = 'gantry.dev/schedule';
 /** When the schedule's clock made the Backup (ms precision; creationTimestamp has only seconds). */
@@ -157,6 +158,11 @@ async function runStepUnsafe(step: ScheduleStep, index: number, ctx: StepContext
 async function backupStep(step: ScheduleStep, index: number, ctx: StepContext): Promise<ScheduleStepResult> {
   const sched = ctx.schedule;
   const ns = sched.metadata.namespace ?? 'default';
+  // The Backup records which server it is of; a missing server leaves it pending, as before.
+  const server = await getServer(ctx).catch((err) => {
+    if (err instanceof StoreError && err.code === 404) return undefined;
+    throw err;
+  });
   const at = new Date(ctx.clock.now()).toISOString();
   const created = await ctx.store.create<Backup>({
     apiVersion: 'gantry.dev/v1alpha1',
@@ -166,7 +172,7 @@ async function backupStep(step: ScheduleStep, index: number, ctx: StepContext): 
       generateName: `${sched.metadata.name.slice(0, 200)}-`,
       namespace: ns,
       labels: { [LABEL_SCHEDULE]: sched.metadata.name.slice(0, 63) },
-      annotations: { [ANNOTATION_SCHEDULED_AT]: at, 'gantry.dev/schedule-step': String(index) },
+      annotations: { [ANNOTATION_SCHEDULED_AT]: at, 'gantry.dev/schedule-step': String(index), ...(server?.metadata.uid ? { [SERVER_UID_ANNOTATION]: server.metadata.uid } : {}) },
       ownerReferences: [{ apiVersion: sched.apiVersion, kind: 'Schedule', name: sched.metadata.name, uid: sched.metadata.uid!, controller: true }],
     } as unknown as Backup['metadata'],
     spec: { serverRef: sched.spec!.serverRef, ...(step.payload ? { note: step.payload } : {}) },
