@@ -11,14 +11,17 @@ const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 Usage:
   gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 127.0.0.1]
             [--seed DIR | --no-seed] [--no-agent] [--node-name NAME] [--sftp-port 2022 | --no-sftp]
-            [--max-body-kb 1024] [--upload-max-mb 100]
+            [--max-body-kb 1024] [--upload-max-mb 100] [--tls-port 6443 | --no-tls] [--tls-san NAME ...]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
-                                   created when missing
+                                   created when missing; the API is also served over HTTPS on
+                                   --tls-port (a CA of its own in DATA_DIR/tls), where kubectl goes
   gantry apply -f FILE|DIR [-f ...] [-n NS]     create or update resources from YAML
   gantry get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o yaml|json|name|wide]
   gantry delete KIND NAME... [-n NS]  |  gantry delete -f FILE|DIR
+  gantry kubeconfig [--server URL] [--api-key] [-n NS]
+                                   print a kubeconfig for kubectl (server URL/k8s, a bearer token)
   gantry agent --panel URL --token TOKEN [--data-dir /var/lib/gantry-agent]
                                    run the node agent (enrols with the one-time token on first start)
   gantry node token NAME [--ttl 1h]  issue a deployment token for a GameNode
@@ -60,6 +63,9 @@ async function main(argv: string[]): Promise<number> {
           host: { type: 'string', default: process.env.GANTRY_HOST ?? '127.0.0.1' },
           'sftp-port': { type: 'string', default: process.env.GANTRY_SFTP_PORT ?? '2022' },
           'no-sftp': { type: 'boolean' },
+          'tls-port': { type: 'string', default: process.env.GANTRY_TLS_PORT ?? '6443' },
+          'no-tls': { type: 'boolean' },
+          'tls-san': { type: 'string', multiple: true },
           'max-body-kb': { type: 'string', default: process.env.GANTRY_MAX_BODY_KB ?? '1024' },
           'upload-max-mb': { type: 'string', default: process.env.GANTRY_UPLOAD_MAX_MB ?? '100' },
         },
@@ -70,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(uploadMaxMb) || uploadMaxMb < 1 || uploadMaxMb > 1024 * 1024) throw new Error(`--upload-max-mb must be an integer from 1 to 1048576, not "${values['upload-max-mb']}"`);
       const sftpPort = Number(values['sftp-port']);
       if (!Number.isInteger(sftpPort) || sftpPort < -1 || sftpPort > 65535) throw new Error(`--sftp-port must be 0-65535 (0 = any free port; --no-sftp turns SFTP off), not "${values['sftp-port']}"`);
+      const tlsPort = Number(values['tls-port']);
+      if (!Number.isInteger(tlsPort) || tlsPort < -1 || tlsPort > 65535) throw new Error(`--tls-port must be 0-65535 (0 = any free port; --no-tls turns HTTPS off), not "${values['tls-port']}"`);
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, not "${values.port}"`);
       const { up } = await import('./commands/up.ts');
@@ -81,6 +89,8 @@ async function main(argv: string[]): Promise<number> {
         port,
         host: values.host,
         sftpPort: values['no-sftp'] ? false : sftpPort,
+        tlsPort: values['no-tls'] ? false : tlsPort,
+        tlsNames: values['tls-san'],
         apiLimits: { maxBodyBytes: maxBodyKb * 1024, uploadMaxBytes: uploadMaxMb * 1024 * 1024 },
         localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
       });
@@ -139,6 +149,10 @@ async function main(argv: string[]): Promise<number> {
       const code = await agentCommand({ panel: values.panel, token: values.token, dataDir: values['data-dir'], signal: lifeline.signal });
       process.stdin.destroy(); // a lifeline still being read would keep the process alive
       return code;
+    }
+    case 'kubeconfig': {
+      const { kubeconfigCommand } = await import('./commands/kubeconfig.ts');
+      return kubeconfigCommand(rest, io);
     }
     case 'node': {
       const { nodeCommand } = await import('./commands/node.ts');

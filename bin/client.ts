@@ -166,9 +166,16 @@ export class GantryClient {
   }
 
   path(info: KindInfo, namespace: string | undefined, name?: string): string {
-    const base = `/apis/${GROUP}/${VERSION}`;
+    // The Kubernetes dialect's base path (api/kube/app.ts KUBE_BASE): one resource API, kubectl's.
+    const base = `/k8s/apis/${GROUP}/${VERSION}`;
     const ns = info.scope === 'Namespaced' && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
     return `${base}${ns}/${info.plural}${name ? '/' + encodeURIComponent(name) : ''}`;
+  }
+
+  /** The bearer token requests would carry now (explicit, $GANTRY_TOKEN or the stored login's). */
+  async currentToken(): Promise<string | undefined> {
+    const cred = await this.credential();
+    return cred.kind === 'none' ? undefined : cred.token;
   }
 
   private async credential(): Promise<Credential> {

@@ -1,30 +1,9 @@
 // Table output for `gantry get`, driven by the CRD's additionalPrinterColumns like kubectl.
 import type { KindInfo } from '../crds/registry.ts';
 import type { Resource } from '../crds/resource.ts';
+import { age, evalJsonPath } from '../crds/columns.ts';
 
-/** Evaluates the simple JSONPath subset printer columns use: `.a.b`, `.a[0].b`, `.metadata.labels.x\.y`. */
-export function evalJsonPath(obj: unknown, jsonPath: string): unknown {
-  const tokens = jsonPath
-    .replace(/^\$/, '')
-    .match(/(\\\.|[^.[\]])+|\[\d+\]/g) ?? [];
-  let cur: unknown = obj;
-  for (const raw of tokens) {
-    if (cur === null || cur === undefined) return undefined;
-    const idx = /^\[(\d+)\]$/.exec(raw);
-    const key = idx ? Number(idx[1]) : raw.replace(/\\\./g, '.');
-    cur = (cur as Record<string | number, unknown>)[key];
-  }
-  return cur;
-}
-
-export function age(timestamp: string | undefined, now = Date.now()): string {
-  if (!timestamp) return '<unknown>';
-  const s = Math.max(0, Math.floor((now - Date.parse(timestamp)) / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 2 * 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 2 * 86400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
-}
+export { age, evalJsonPath };
 
 function cell(value: unknown, type: string): string {
   if (value === undefined || value === null || value === '') return '<none>';

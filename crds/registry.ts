@@ -16,6 +16,8 @@ export interface KindInfo {
   plural: string;
   singular: string;
   shortNames: string[];
+  /** `kubectl get gantry` lists every kind of a category. */
+  categories: string[];
   scope: 'Namespaced' | 'Cluster';
   group: string; version: string; apiVersion: string;
   printerColumns: PrinterColumn[];
@@ -134,6 +136,12 @@ export class CrdRegistry {
     return [...new Map(errors.map((e) => [`${e.field}\0${e.message}`, e])).values()];
   }
 
+  /** The kind's openAPIV3Schema as written in its CRD (a copy: OpenAPI documents are built from it). */
+  schemaOf(kind: string): Record<string, unknown> | undefined {
+    const k = this.byKind.get(kind);
+    return k ? structuredClone(k.schema) : undefined;
+  }
+
   definitions(): unknown[] {
     return structuredClone(this.docs);
   }
@@ -170,6 +178,8 @@ function compileCrd(crd: any, ajv: Ajv): Kind {
   need(crd.metadata?.name === `${names.plural}.${GROUP}`, `metadata.name must be ${names.plural}.${GROUP}`);
   const shortNames: unknown[] = names.shortNames ?? [];
   need(Array.isArray(shortNames) && shortNames.every((s) => typeof s === 'string' && DNS1123_LABEL.test(s)), 'spec.names.shortNames must be lowercase names');
+  const categories: unknown[] = names.categories ?? [];
+  need(Array.isArray(categories) && categories.every((s) => typeof s === 'string' && DNS1123_LABEL.test(s)), 'spec.names.categories must be lowercase names');
   need(Array.isArray(spec.versions) && spec.versions.length === 1, `spec.versions must hold exactly one version (${VERSION})`);
   const version = spec.versions[0];
   need(version.name === VERSION && version.served === true && version.storage === true, `spec.versions[0] must be ${VERSION}, served and storage`);
@@ -200,7 +210,7 @@ function compileCrd(crd: any, ajv: Ajv): Kind {
   checkDefaults(schema, 'openAPIV3Schema', ajv);
 
   const info: KindInfo = {
-    kind: names.kind, plural: names.plural, singular: names.singular, shortNames: shortNames as string[],
+    kind: names.kind, plural: names.plural, singular: names.singular, shortNames: shortNames as string[], categories: categories as string[],
     scope: spec.scope, group: GROUP, version: VERSION, apiVersion: API_VERSION,
     printerColumns: columns, hasStatusSubresource: isMap(version.subresources?.status),
   };

@@ -40,8 +40,6 @@ export const EXTRA_PATHS: readonly ExtraPath[] = [
   { method: 'GET', path: '/api/version', summary: 'Gantry version', tag: 'system', public: true },
   { method: 'POST', path: '/api/agent/enroll', summary: 'Exchange a deployment token for a node credential (agents)', tag: 'nodes', public: true },
   { method: 'GET', path: '/metrics', summary: 'Prometheus metrics (admin.read)', tag: 'system' },
-  { method: 'GET', path: '/api/v1/events', summary: 'Events in the Kubernetes core/v1 shape (resource.read)', tag: 'resources' },
-  { method: 'GET', path: '/api/v1/namespaces/:ns/events', summary: 'Events of one namespace (resource.read)', tag: 'resources' },
 ];
 
 let doc: Record<string, unknown> | undefined;

@@ -13,7 +13,10 @@ import { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import { AgentHub } from '../../controller/hub/agent-hub.ts';
 import { rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
 import { AGENT_CONNECT_PATH } from '../../agent/protocol.ts';
+import { createServer as createHttpsServer } from 'node:https';
 import { createApp } from '../../api/app.ts';
+import type { KubeEndpoint } from '../../api/kube/app.ts';
+import { defaultTlsNames, loadOrCreateTls } from '../../api/http/tls.ts';
 import { openApiServices } from '../../api/open.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { bootstrapAdmin } from '../../api/auth/bootstrap.ts';
@@ -51,6 +54,11 @@ export interface UpOptions {
   apiLimits?: Partial<import('../../api/http/services.ts').ApiLimits>;
   /** SFTP port (the CLI defaults to 2022); 0 = a random port (tests); undefined, -1 or false = no SFTP. */
   sftpPort?: number | false;
+  /** HTTPS port of the same API (the CLI defaults to 6443), where kubectl is pointed: client-go sends a
+   *  token only over TLS. 0 = a random port (tests); undefined, -1 or false = none. */
+  tlsPort?: number | false;
+  /** Extra names and addresses for the HTTPS certificate (besides localhost, the host name and --host). */
+  tlsNames?: string[];
 }
 
 /** Everything `gantry up` runs, started; `stop()` shuts it down in order. Tests embed it too. */
@@ -77,6 +85,8 @@ export interface Embedded {
   sftp?: SftpServer;
   /** Drops per-server state (grants, console buffers, metrics, alerts, sockets) when a server goes. */
   reaper: ServerReaper;
+  /** The HTTPS listener of the API (kubectl's endpoint is `${tls.url}/k8s`), when tlsPort asked for one. */
+  tls?: { url: string; port: number; ca: string };
   stop(): Promise<void>;
 }
 
@@ -133,7 +143,8 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
   const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
-  const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api });
+  const kube: KubeEndpoint = {};
+  const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api, kube });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
@@ -146,6 +157,19 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   });
   const address = server.address() as AddressInfo;
   const url = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${address.port}`;
+  let tlsServer: ServerType | undefined;
+  let tls: Embedded['tls'];
+  if (opts.tlsPort !== undefined && opts.tlsPort !== false && opts.tlsPort >= 0) {
+    const material = await loadOrCreateTls(dataDir, defaultTlsNames(opts.host, opts.tlsNames));
+    tlsServer = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: opts.tlsPort as number, hostname: opts.host, createServer: createHttpsServer, serverOptions: { key: material.key, cert: material.cert } }, () => resolve(s));
+      s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.tlsPort} (HTTPS): ${err.message}`)));
+    });
+    const tlsPort = (tlsServer.address() as AddressInfo).port;
+    tls = { url: `https://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${tlsPort}`, port: tlsPort, ca: material.ca };
+    kube.tlsPort = tlsPort;
+    kube.ca = material.ca;
+  }
   // Before "gantry is up": whoever waits for that line may use SFTP (or stop us) right after it.
   let sftp: SftpServer | undefined;
   if (opts.sftpPort !== undefined && opts.sftpPort !== false && opts.sftpPort >= 0) {
@@ -161,6 +185,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     manifests: manifests.dir,
     kinds: registry.kinds().map((k) => k.kind),
     ...(sftp ? { sftpPort: sftp.port } : {}),
+    ...(tls ? { tlsUrl: tls.url, kubernetes: `${tls.url}/k8s` } : {}),
   });
 
   let localAgent: LocalAgent | undefined;
@@ -188,17 +213,20 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await clientSockets.close();
     await hub.close();
     nodes.stop();
-    await new Promise<void>((r) => {
-      server.close(() => r());
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-    });
+    for (const s of [server, tlsServer]) {
+      if (!s) continue;
+      await new Promise<void>((r) => {
+        s.close(() => r());
+        (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+    }
     await alerts.close();
     await metrics.close();
     await manifests.stop();
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, sftp, reaper, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, sftp, reaper, tls, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */

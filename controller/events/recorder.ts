@@ -37,6 +37,12 @@ export interface EventListOptions {
   namespace?: string;
   kind?: string;
   name?: string;
+  /** The involved object's uid (kubectl describe narrows by it, so a namesake's events stay apart). */
+  uid?: string;
+  type?: EventType;
+  reason?: string;
+  /** The event's own name. */
+  eventName?: string;
   limit?: number;
 }
 
@@ -185,8 +191,9 @@ export class EventRecorder {
     const rows = await this.db.all<Row>(
       `SELECT * FROM events
         WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR obj_kind = ?2) AND (?3 IS NULL OR obj_name = ?3)
+          AND (?5 IS NULL OR obj_uid = ?5) AND (?6 IS NULL OR type = ?6) AND (?7 IS NULL OR reason = ?7) AND (?8 IS NULL OR name = ?8)
         ORDER BY seq DESC LIMIT ?4`,
-      [opts.namespace ?? null, opts.kind ?? null, opts.name ?? null, limit],
+      [opts.namespace ?? null, opts.kind ?? null, opts.name ?? null, limit, opts.uid ?? null, opts.type ?? null, opts.reason ?? null, opts.eventName ?? null],
     );
     return rows.map(toEvent);
   }

@@ -16,6 +16,7 @@ import { API_VERSION, type FieldError, type ObjectMeta, type Resource, type AnyR
 import { rootLogger, type Logger } from '../../lib/log.ts';
 import { BodyCache } from './body-cache.ts';
 import { alreadyExists, badRequest, conflict, gone, invalid, notFound, StoreError } from './errors.ts';
+import { parseFieldSelector, type FieldSelector } from './field-selector.ts';
 import { parseLabelSelector, type LabelSelector } from './label-selector.ts';
 import { deepEqual, mergePatch } from './merge-patch.ts';
 import { canonicalMeta, generateNameSuffix, nameProblem, ORPHAN_FINALIZER, validateMetadata } from './metadata.ts';
@@ -30,6 +31,7 @@ import type {
   SchemaValidator,
   UpdateOptions,
   Watch,
+  WriteOptions,
   WatchEvent,
   WatchOptions,
 } from './types.ts';
@@ -187,9 +189,11 @@ export class SqliteStore implements ResourceStore {
     const info = this.info(kind);
     const ns = info.scope === 'Cluster' || opts.namespace === undefined || opts.namespace === '' ? undefined : opts.namespace;
     const selector = parseLabelSelector(opts.labelSelector);
+    const fields = parseFieldSelector(opts.fieldSelector);
     const limit = opts.limit ?? 0;
     if (!Number.isInteger(limit) || limit < 0) throw badRequest(`limit must be a non-negative integer, not ${String(opts.limit)}`);
-    const query = queryId(info.kind, ns, selector);
+    const query = queryId(info.kind, ns, selector, fields);
+    const filtered = !selector.empty || !fields.empty;
     let after: [string, string] = ['', ''];
     if (opts.continue) after = decodeContinue(opts.continue, query);
 
@@ -198,7 +202,7 @@ export class SqliteStore implements ResourceStore {
       const want = limit ? limit + 1 : Infinity;
       // Without a selector every row counts, so one query fetches exactly enough; with one, fetch in
       // batches until the page is full.
-      const batch = !limit ? -1 : selector.empty ? limit + 1 : Math.max(100, limit * 2);
+      const batch = !limit ? -1 : !filtered ? limit + 1 : Math.max(100, limit * 2);
       for (;;) {
         const page = ns === undefined
           ? await r.all<{ namespace: string; name: string; body: string }>(
@@ -211,7 +215,7 @@ export class SqliteStore implements ResourceStore {
             );
         for (const row of page) {
           const obj = JSON.parse(row.body) as Resource;
-          if (selector.matches(obj.metadata.labels)) out.push(obj);
+          if (selector.matches(obj.metadata.labels) && fields.matches(obj.metadata)) out.push(obj);
           if (out.length >= want) break;
         }
         if (out.length >= want || batch < 0 || page.length < batch) break;
@@ -232,7 +236,7 @@ export class SqliteStore implements ResourceStore {
 
   // ---- writes -----------------------------------------------------------------------------------
 
-  async create<T extends AnyResource = Resource>(input: T): Promise<T> {
+  async create<T extends AnyResource = Resource>(input: T, opts: WriteOptions = {}): Promise<T> {
     this.assertOpen();
     const obj = parseInput(input);
     const info = this.info(obj.kind);
@@ -259,6 +263,9 @@ export class SqliteStore implements ResourceStore {
           if (!(await this.exists(w.r, info.kind, key, meta.name))) break;
           if (i === 8) throw new StoreError('AlreadyExists', `could not generate a unique name from "${meta.generateName}"; retry`, { kind: info.kind });
         }
+      } else if (opts.dryRun && (await this.exists(w.r, info.kind, key, meta.name))) {
+        // A real create learns this from the UNIQUE constraint, which a dry run never reaches.
+        throw alreadyExists(info.kind, meta.name);
       }
       meta.uid = randomUUID();
       meta.creationTimestamp = this.timestamp();
@@ -266,20 +273,21 @@ export class SqliteStore implements ResourceStore {
       obj.metadata = canonicalMeta(meta);
       this.emit(w, 'ADDED', obj);
       this.indexOwners(w, obj);
+      if (opts.dryRun) delete obj.metadata.resourceVersion;
       return obj as T;
-    });
+    }, opts.dryRun);
     // A taken name fails the UNIQUE (kind, namespace, name) of resources: no lookup round trip needed.
     return created.catch((err: unknown) => {
       throw isNameTaken(err) ? alreadyExists(info.kind, meta.name) : err;
     });
   }
 
-  async update<T extends AnyResource = Resource>(input: T): Promise<T> {
+  async update<T extends AnyResource = Resource>(input: T, opts: WriteOptions = {}): Promise<T> {
     this.assertOpen();
     const obj = parseInput(input);
     const info = this.info(obj.kind);
     const rv = requireVersion(info, obj);
-    return this.modify(info, obj.metadata.namespace, obj.metadata.name, rv, 'spec', (cur) => {
+    return this.modify(info, obj.metadata.namespace, obj.metadata.name, rv, 'spec', opts, (cur) => {
       const m = obj.metadata;
       const next: Resource = { ...cur, apiVersion: obj.apiVersion ?? cur.apiVersion, kind: obj.kind, spec: obj.spec };
       next.metadata = {
@@ -309,7 +317,7 @@ export class SqliteStore implements ResourceStore {
       delete p.metadata.resourceVersion;
     }
     if (info.hasStatusSubresource !== false) delete p.status;
-    return this.modify(info, namespace, name, precondition, 'spec', (cur) => mergePatch(cur, p) as Resource) as Promise<T>;
+    return this.modify(info, namespace, name, precondition, 'spec', opts, (cur) => mergePatch(cur, p) as Resource) as Promise<T>;
   }
 
   async updateStatus<T extends AnyResource = Resource>(input: T): Promise<T> {
@@ -317,7 +325,7 @@ export class SqliteStore implements ResourceStore {
     const obj = parseInput(input);
     const info = this.info(obj.kind);
     const rv = requireVersion(info, obj);
-    return this.modify(info, obj.metadata.namespace, obj.metadata.name, rv, 'status', (cur) => ({ ...cur, status: obj.status })) as Promise<T>;
+    return this.modify(info, obj.metadata.namespace, obj.metadata.name, rv, 'status', {}, (cur) => ({ ...cur, status: obj.status })) as Promise<T>;
   }
 
   async patchStatus<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, statusPatch: unknown, opts: UpdateOptions = {}): Promise<T> {
@@ -325,7 +333,7 @@ export class SqliteStore implements ResourceStore {
     const info = this.info(kind);
     if (statusPatch !== null && !isPlainObject(statusPatch)) throw badRequest(`a status merge patch of ${info.kind} "${name}" must be a JSON object`);
     const p = parseJson(statusPatch, 'status patch');
-    return this.modify(info, namespace, name, opts.resourceVersion, 'status', (cur) => ({
+    return this.modify(info, namespace, name, opts.resourceVersion, 'status', opts, (cur) => ({
       ...cur,
       status: mergePatch(cur.status, p) as Record<string, unknown> | undefined,
     })) as Promise<T>;
@@ -344,13 +352,18 @@ export class SqliteStore implements ResourceStore {
       // Deleting again changes nothing: the first deletionTimestamp stands.
       if (cur.metadata.deletionTimestamp) return cur as T;
       const finalizers = cur.metadata.finalizers ?? [];
-      if (!finalizers.length) return (await this.remove(w, cur, policy)) as T;
+      if (!finalizers.length) {
+        if (opts.dryRun) return cur as T;
+        return (await this.remove(w, cur, policy)) as T;
+      }
       const next = clone(cur);
       next.metadata.deletionTimestamp = this.timestamp();
       next.metadata.generation = (cur.metadata.generation ?? 0) + 1;
       if (policy === 'Orphan' && !finalizers.includes(ORPHAN_FINALIZER)) next.metadata.finalizers = [...finalizers, ORPHAN_FINALIZER];
-      return (await this.save(w, next, cur)) as T;
-    });
+      const saved = await this.save(w, next, cur);
+      if (opts.dryRun) saved.metadata.resourceVersion = cur.metadata.resourceVersion;
+      return saved as T;
+    }, opts.dryRun);
   }
 
   // ---- watch ------------------------------------------------------------------------------------
@@ -360,12 +373,13 @@ export class SqliteStore implements ResourceStore {
     const info = opts.kind === undefined ? undefined : this.info(opts.kind);
     const namespace = info?.scope === 'Cluster' || opts.namespace === '' ? undefined : opts.namespace;
     const selector = parseLabelSelector(opts.labelSelector);
+    const fields = parseFieldSelector(opts.fieldSelector);
     const from = parseVersion(opts.resourceVersion);
     const interval = opts.bookmarkIntervalMs ?? 0;
     if (!Number.isFinite(interval) || interval < 0) throw badRequest(`bookmarkIntervalMs must be a non-negative number, not ${interval}`);
 
     const watcher = new Watcher({
-      filter: { kind: info?.kind, namespace, selector },
+      filter: { kind: info?.kind, namespace, selector, fields },
       onEvent,
       maxBacklog: this.maxWatchBacklog,
       log: this.log,
@@ -442,12 +456,13 @@ export class SqliteStore implements ResourceStore {
    * they are applied atomically when fn returns, then published to watchers before anyone else may
    * use the connection. fn throwing applies nothing.
    */
-  private write<T>(fn: (w: WriteCtx) => Promise<T>): Promise<T> {
+  private write<T>(fn: (w: WriteCtx) => Promise<T>, dryRun = false): Promise<T> {
     this.assertOpen();
     return this.db.locked(async (r) => {
       const w: WriteCtx = { r, rv: this.rv, changes: [], statements: [], touched: new Map() };
       const result = await fn(w);
-      if (!w.statements.length) return result;
+      // A dry run decided everything a real write would; it only leaves the statements unapplied.
+      if (!w.statements.length || dryRun) return result;
       const below = w.rv - this.historyLimit;
       const prune = below - this.prunedBelow >= this.pruneEvery;
       if (prune) w.statements.push({ sql: 'DELETE FROM history WHERE rv <= ?', params: [below] });
@@ -489,6 +504,7 @@ export class SqliteStore implements ResourceStore {
     name: string,
     precondition: string | undefined,
     mode: Mode,
+    opts: WriteOptions,
     build: (cur: Resource) => Resource,
   ): Promise<Resource> {
     return this.write(async (w) => {
@@ -534,8 +550,10 @@ export class SqliteStore implements ResourceStore {
       if (!deepEqual(next.spec, cur.spec) || (!statusSub && !deepEqual(next.status, cur.status))) {
         next.metadata.generation = (cur.metadata.generation ?? 0) + 1;
       }
-      return this.save(w, next, cur);
-    });
+      const saved = await this.save(w, next, cur);
+      if (opts.dryRun) saved.metadata.resourceVersion = cur.metadata.resourceVersion;
+      return saved;
+    }, opts.dryRun);
   }
 
   /** An object being deleted may only lose finalizers (and have its status written). */
@@ -740,8 +758,8 @@ function parseVersion(v: string | undefined): number | undefined {
   return Number(v);
 }
 
-function queryId(kind: string, ns: string | undefined, selector: LabelSelector): string {
-  return createHash('sha256').update(JSON.stringify([kind, ns ?? null, selector.toString()])).digest('base64url').slice(0, 16);
+function queryId(kind: string, ns: string | undefined, selector: LabelSelector, fields: FieldSelector): string {
+  return createHash('sha256').update(JSON.stringify([kind, ns ?? null, selector.toString(), fields.toString()])).digest('base64url').slice(0, 16);
 }
 
 function encodeContinue(query: string, ns: string, name: string): string {
@@ -758,6 +776,6 @@ function decodeContinue(token: string, query: string): [string, string] {
   if (!isPlainObject(t) || t.v !== 1 || typeof t.q !== 'string' || typeof t.ns !== 'string' || typeof t.n !== 'string') {
     throw badRequest('invalid continue token: not one this store issued');
   }
-  if (t.q !== query) throw badRequest('invalid continue token: it belongs to a different query (kind, namespace or labelSelector changed)');
+  if (t.q !== query) throw badRequest('invalid continue token: it belongs to a different query (kind, namespace, labelSelector or fieldSelector changed)');
   return [t.ns, t.n];
 }

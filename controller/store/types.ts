@@ -3,6 +3,7 @@ import type { AnyResource, FieldError, Resource } from '../../crds/resource.ts';
 export interface ListOptions {
   namespace?: string;           // undefined = all namespaces (or cluster-scoped kinds)
   labelSelector?: string;       // Kubernetes syntax: a=b,c!=d,e in (x,y),f notin (z),g,!h
+  fieldSelector?: string;       // metadata.name=x, metadata.namespace!=y (what an apiserver supports for custom resources)
   limit?: number;
   continue?: string;            // opaque token from a previous page
 }
@@ -26,6 +27,7 @@ export interface WatchOptions {
   kind?: string;                // undefined = every kind
   namespace?: string;
   labelSelector?: string;
+  fieldSelector?: string;
   /** Deliver every change after this version (replayed from history). Omitted: only new changes.
    *  "0" (Kubernetes' "any version"): the current objects as ADDED events, then every change.
    *  Older than the history kept, or newer than the store: StoreError Gone (list again). */
@@ -44,9 +46,16 @@ export interface DeleteOptions {
   resourceVersion?: string;
   /** Background (default): dependents are deleted after the owner. Orphan: ownerReferences are removed. */
   propagationPolicy?: 'Background' | 'Orphan';
+  dryRun?: boolean;
 }
 
-export interface UpdateOptions {
+export interface WriteOptions {
+  /** Run every check and return what would be stored, but store nothing and notify no watcher
+   *  (Kubernetes' dryRun=All). The answer keeps the stored resourceVersion (none for a create). */
+  dryRun?: boolean;
+}
+
+export interface UpdateOptions extends WriteOptions {
   /** Optimistic concurrency: fail with Conflict when the stored object has a different version. */
   resourceVersion?: string;
 }
@@ -58,12 +67,12 @@ export interface UpdateOptions {
  * to 'default' for namespaced ones.
  */
 export interface ResourceStore {
-  create<T extends AnyResource = Resource>(obj: T): Promise<T>;
+  create<T extends AnyResource = Resource>(obj: T, opts?: WriteOptions): Promise<T>;
   get<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string): Promise<T>;
   list<T extends AnyResource = Resource>(kind: string, opts?: ListOptions): Promise<ResourceList<T>>;
   /** Replaces metadata (labels, annotations, finalizers, ownerReferences) and spec; never status.
    *  obj.metadata.resourceVersion is required and must match. */
-  update<T extends AnyResource = Resource>(obj: T): Promise<T>;
+  update<T extends AnyResource = Resource>(obj: T, opts?: WriteOptions): Promise<T>;
   /** RFC 7386 merge patch of metadata/spec (status in the patch is ignored). */
   patch<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, patch: unknown, opts?: UpdateOptions): Promise<T>;
   /** Replaces status only (obj.metadata.resourceVersion required); never touches spec or generation. */

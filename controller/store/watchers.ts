@@ -9,6 +9,7 @@
 import type { Resource } from '../../crds/resource.ts';
 import type { Logger } from '../../lib/log.ts';
 import { gone } from './errors.ts';
+import type { FieldSelector } from './field-selector.ts';
 import type { LabelSelector } from './label-selector.ts';
 import type { WatchEvent } from './types.ts';
 
@@ -33,6 +34,8 @@ export interface WatchFilter {
   kind?: string;
   namespace?: string;
   selector: LabelSelector;
+  /** Optional: name and namespace never change, so it only filters (no ADDED/DELETED transitions). */
+  fields?: FieldSelector;
 }
 
 interface Pending {
@@ -85,7 +88,8 @@ export class Watcher {
 
   /** A synthetic ADDED for an object that exists (a watch from resourceVersion "0"). */
   offerExisting(obj: Resource): void {
-    if (this.stopped || !this.opts.filter.selector.matches(obj.metadata.labels)) return;
+    const { selector, fields } = this.opts.filter;
+    if (this.stopped || !selector.matches(obj.metadata.labels) || (fields && !fields.matches(obj.metadata))) return;
     this.push({ type: 'ADDED', rv: Number(obj.metadata.resourceVersion), object: obj });
   }
 
@@ -186,6 +190,7 @@ export class Watcher {
 export function eventType(f: WatchFilter, ch: Change): Change['type'] | undefined {
   if (f.kind !== undefined && ch.kind !== f.kind) return undefined;
   if (f.namespace !== undefined && ch.namespace !== f.namespace) return undefined;
+  if (f.fields && !f.fields.matches(ch)) return undefined;
   if (f.selector.empty) return ch.type;
   const now = f.selector.matches(ch.labels);
   if (ch.type !== 'MODIFIED' || ch.prevBody === undefined) return now ? ch.type : undefined;
