@@ -9,7 +9,7 @@ import { documentHash, openApiV2, openApiV3 } from '../../crds/openapi.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import type { KubeDeps, KubeEnv } from './context.ts';
 import { encodeOpenApiV2 } from './openapi-protobuf.ts';
-import { PROTOBUF_OPENAPI_V2, wantsProtobufOpenApi } from './negotiate.ts';
+import { wantsProtobufOpenApi } from './negotiate.ts';
 import { CORE_RESOURCES } from './core.ts';
 
 /** The Kubernetes API level whose custom-resource behaviour the dialect follows. */
@@ -67,7 +67,9 @@ export function mountDiscovery(app: Hono<KubeEnv>, deps: KubeDeps): void {
   const v2Proto = encodeOpenApiV2(v2);
   app.get('/openapi/v2', (c) => {
     c.header('Cache-Control', 'no-cache, private');
-    if (wantsProtobufOpenApi(c)) return c.body(v2Proto as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': PROTOBUF_OPENAPI_V2 });
+    // Go's mime parser refuses the '@' of the media type asked for, so (like kube-openapi) the bytes
+    // go out as octet-stream; client-go decodes whatever answers this Accept as protobuf.
+    if (wantsProtobufOpenApi(c)) return c.body(v2Proto as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/octet-stream' });
     return c.json(v2);
   });
   app.get('/openapi/v3', (c) => c.json({ paths: { [`apis/${GROUP}/${VERSION}`]: { serverRelativeURL: `${deps.base}/openapi/v3/apis/${GROUP}/${VERSION}?hash=${v3Hash}` } } }));

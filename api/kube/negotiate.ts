@@ -51,8 +51,6 @@ export function wantsProtobufOpenApi(c: Context): boolean {
   return parseAccept(c.req.header('accept')).some((m) => m.type.startsWith('application/com.github.proto-openapi.spec.v2'));
 }
 
-export const PROTOBUF_OPENAPI_V2 = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
-
 /** The request body as a JSON value: JSON, or YAML (which an apiserver accepts too). */
 export async function readBody(c: Context, what: string): Promise<unknown> {
   const type = (c.req.header('content-type') ?? 'application/json').split(';')[0]!.trim().toLowerCase();

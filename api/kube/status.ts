@@ -73,10 +73,11 @@ export function toStatus(err: unknown, target?: Target): Status | undefined {
   const base = target ? { group: target.group, kind: target.resource } : {};
   if (err instanceof KubeError) return failure(err.reason, err.message, err.details ?? (target ? { ...base, name: target.name } : undefined));
   if (isStoreError(err)) {
-    const details: StatusDetails = { ...base, name: err.resourceName ?? target?.name };
+    const name = err.resourceName ?? target?.name;
+    const details: StatusDetails = { ...base, name };
     if (err.causes.length) details.causes = err.causes.map((c) => ({ field: c.field, message: c.message, reason: 'FieldValueInvalid' }));
     const reason: KubeReason = err.reason === 'Gone' && /too old resource version/.test(err.message) ? 'Expired' : err.reason;
-    return failure(reason, err.message, details);
+    return failure(reason, target && name !== undefined ? apiserverMessage(err.reason, err, target, name, details) : err.message, details);
   }
   if (isApiError(err)) {
     const byCode: Record<number, KubeReason> = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 429: 'TooManyRequests' };
@@ -87,6 +88,32 @@ export function toStatus(err: unknown, target?: Target): Status | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The store names objects by kind (`GameServer "mc" not found`); an apiserver by qualified resource
+ * (`gameservers.gantry.dev "mc" not found`), and kubectl prints an Invalid as `The GameServer "mc" is
+ * invalid: <causes>` from details.kind, which is the Kind there. Same facts, the apiserver's words.
+ */
+function apiserverMessage(reason: string, err: Error & { kind?: string; causes: { field: string; message: string }[] }, t: Target, name: string, details: StatusDetails): string {
+  const qualified = `${t.resource}${t.group ? '.' + t.group : ''} "${name}"`;
+  switch (reason) {
+    case 'NotFound':
+      return `${qualified} not found`;
+    case 'AlreadyExists':
+      return `${qualified} already exists`;
+    case 'Conflict': {
+      const detail = err.message.includes(': ') ? err.message.slice(err.message.indexOf(': ') + 2) : err.message;
+      return `Operation cannot be fulfilled on ${qualified}: ${detail}`;
+    }
+    case 'Invalid': {
+      if (err.kind) details.kind = err.kind;
+      const causes = err.causes.map((c) => `${c.field}: ${c.message}`);
+      return `${err.kind ?? t.resource}${t.group ? '.' + t.group : ''} "${name}" is invalid: ${causes.length === 1 ? causes[0] : `[${causes.join(', ')}]`}`;
+    }
+    default:
+      return err.message;
+  }
 }
 
 export function statusReply(c: Context, err: unknown, log: Logger, target?: Target): Response {
