@@ -73,6 +73,33 @@ function namedSchemas(w: Writer, map: Record<string, Json>): void {
 
 const OPERATION_FIELDS: Record<string, number> = { get: 2, put: 3, post: 4, delete: 5, options: 6, head: 7, patch: 8 };
 
+/** ParametersItem → Parameter → body, or non-body → query/path sub-schema (kubectl 1.20 checks that
+ *  PATCH takes `dryRun` before `kubectl diff`, and `fieldValidation` before leaving validation to us). */
+function parameter(w: Writer, p: Json): void {
+  msg(w, 1, (param) => {
+    if (p.in === 'body') {
+      msg(param, 1, (b) => {
+        str(b, 1, p.description);
+        str(b, 2, p.name);
+        str(b, 3, p.in);
+        if (p.required) b.uint32((4 << 3) | VARINT).bool(true);
+        if (p.schema) msg(b, 5, (x) => schema(x, p.schema));
+      });
+      return;
+    }
+    const sub = p.in === 'path' ? 4 : p.in === 'query' ? 3 : undefined;
+    if (sub === undefined) return;
+    msg(param, 2, (nb) => msg(nb, sub, (q) => {
+      if (p.required) q.uint32((1 << 3) | VARINT).bool(true);
+      str(q, 2, p.in);
+      str(q, 3, p.description);
+      str(q, 4, p.name);
+      str(q, p.in === 'path' ? 5 : 6, p.type);
+      if (p.in === 'query' && p.uniqueItems) q.uint32((20 << 3) | VARINT).bool(true);
+    }));
+  });
+}
+
 function operation(w: Writer, op: Json): void {
   strs(w, 1, op.tags);
   str(w, 2, op.summary);
@@ -80,6 +107,7 @@ function operation(w: Writer, op: Json): void {
   str(w, 5, op.operationId);
   strs(w, 6, op.produces);
   strs(w, 7, op.consumes);
+  for (const p of op.parameters ?? []) msg(w, 8, (pi) => parameter(pi, p));
   strs(w, 10, op.schemes);
   extensions(w, 13, op);
 }
@@ -99,6 +127,7 @@ export function encodeOpenApiV2(doc: Json): Uint8Array {
         str(n, 1, path);
         msg(n, 2, (pi) => {
           for (const [method, field] of Object.entries(OPERATION_FIELDS)) if (item[method]) msg(pi, field, (o) => operation(o, item[method]));
+          for (const p of item.parameters ?? []) msg(pi, 9, (x) => parameter(x, p));
         });
       });
     }

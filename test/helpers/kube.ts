@@ -1,7 +1,7 @@
 // The real kubectl against a running Gantry: a kubeconfig (HTTPS listener, Gantry's CA, a bearer
 // token) in a temp HOME, so discovery caches of parallel runs never mix. GANTRY_KUBECTL picks the
 // binary (the suite runs with the machine's kubectl and with Debian's 1.20).
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,8 @@ export interface KubectlResult {
 export interface Kubectl {
   /** Runs kubectl with the kubeconfig; never throws on a non-zero exit (the test reads code and stderr). */
   run(args: string[], opts?: { stdin?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<KubectlResult>;
+  /** A long-running kubectl (get -w): its output so far, and stop(). */
+  spawn(args: string[]): { output(): string; stop(): void };
   home: string;
   kubeconfig: string;
   close(): Promise<void>;
@@ -52,6 +54,13 @@ export async function kubectlFor(tls: { url: string; ca: string }, token: string
         if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
         else child.stdin!.end();
       });
+    },
+    spawn(args) {
+      const child = spawn(KUBECTL, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      return { output: () => out, stop: () => void child.kill('SIGTERM') };
     },
     close: () => rm(home, { recursive: true, force: true }),
   };
