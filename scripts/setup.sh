@@ -4,7 +4,8 @@
 # On a fresh Debian machine with Node 20 it installs what is missing:
 #   node modules   `npm ci` when node_modules is missing or package-lock.json is newer than it
 #                  (runs in the background while the rest proceeds; log in /tmp)
-#   packages       Debian's docker.io (dockerd), busybox-static, openssh-client and sshpass, in one apt transaction
+#   packages       Debian's docker.io (dockerd), busybox-static, openssh-client, sshpass and kubernetes-client
+#                  (kubectl), in one apt transaction; Debian's kubectl 1.20 unpacked beside a newer one
 #   docker         a running engine: scripts/docker-engine.sh
 #   test image     gantry-test/gameserver:1: test/images/build.sh (skipped when up to date)
 set -euo pipefail
@@ -52,13 +53,30 @@ gantry_busybox_ok || pkgs+=(busybox-static)
 # The SFTP tests drive the real OpenSSH client; sshpass feeds it a password in batch mode.
 command -v sftp >/dev/null 2>&1 || pkgs+=(openssh-client)
 command -v sshpass >/dev/null 2>&1 || pkgs+=(sshpass)
+# The kubectl tests drive the real kubectl: Debian's kubernetes-client when none is installed.
+command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 if [ ${#pkgs[@]} -gt 0 ]; then
   t=$(gantry_now)
   gantry_log "packages: installing ${pkgs[*]}"
   gantry_apt_install "${pkgs[@]}"
   gantry_log "packages: installed ${pkgs[*]} ($(gantry_elapsed "$t"))"
 else
-  gantry_log "packages: docker.io, busybox-static, openssh-client and sshpass present"
+  gantry_log "packages: docker.io, busybox-static, openssh-client, sshpass and kubectl present"
+fi
+
+# ---- kubectl 1.20 beside the installed one ------------------------------------------------------
+# The kubectl suites also run with Debian's 1.20 (it validates and explains from OpenAPI v2 in
+# protobuf, newer ones from v3): unpacked, never installed, so the machine's kubectl stays.
+KUBECTL_120="$GANTRY_LOCK_DIR/gantry-kubectl-1.20"
+if ! kubectl version --client 2>/dev/null | grep -q 'v1\.20\.' && [ ! -x "$KUBECTL_120/usr/bin/kubectl" ]; then
+  t=$(gantry_now)
+  dl=$(mktemp -d)
+  if ! (cd "$dl" && apt-get download kubernetes-client >>"$GANTRY_APT_LOG" 2>&1 </dev/null); then
+    gantry_apt_update
+    (cd "$dl" && apt-get download kubernetes-client >>"$GANTRY_APT_LOG" 2>&1 </dev/null) || gantry_die "apt-get download kubernetes-client failed (log: $GANTRY_APT_LOG)"
+  fi
+  dpkg -x "$dl"/kubernetes-client_*.deb "$dl/root" && mkdir -p "$KUBECTL_120" && cp -r "$dl/root/usr" "$KUBECTL_120/" && rm -rf "$dl"
+  gantry_log "kubectl 1.20: unpacked in $KUBECTL_120 ($(gantry_elapsed "$t"))"
 fi
 
 # ---- Docker engine and the test image --------------------------------------------------------

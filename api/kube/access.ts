@@ -79,6 +79,16 @@ export class KubeAccess {
     return can(p, 'resource.read') || can(p, this.rule(info).read);
   }
 
+  /**
+   * Reads of a kind without per-object visibility (templates, nodes, alert rules) need its global
+   * permission: without it a list or get is Forbidden, as an apiserver answers, not an empty list.
+   */
+  requireKindRead(p: Principal, info: KindInfo, verb: Verb, namespace?: string): void {
+    if (this.readsAll(p, info) || this.rule(info).server) return;
+    const where = info.scope === 'Namespaced' && namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope';
+    throw kubeError('Forbidden', `${info.plural}.${info.group} is forbidden: User "${p.username}" cannot ${verb} resource "${info.plural}" in API group "${info.group}"${where} (requires ${this.rule(info).read})`, { group: info.group, kind: info.plural });
+  }
+
   /** The GameServer an object belongs to, undefined when it has none or it does not exist. */
   async serverOf(info: KindInfo, obj: Resource, cache?: Map<string, GameServer | null>): Promise<GameServer | undefined> {
     const rule = this.rule(info);

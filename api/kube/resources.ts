@@ -142,6 +142,7 @@ export function mountResources(app: Hono<KubeEnv>, deps: KubeDeps): void {
   const get = read(async (c, loc) => {
     const p = c.get('principal');
     const rendering = negotiate(c, true);
+    access.requireKindRead(p, loc.info, 'get', loc.ns);
     const obj = await store.get(loc.info.kind, loc.ns, loc.name!);
     await access.requireRead(p, loc.info, obj);
     if (rendering.as === 'table') return c.json(toTable(crdColumns(loc.info), [obj], rendering, { resourceVersion: obj.metadata.resourceVersion }));
@@ -152,7 +153,9 @@ export function mountResources(app: Hono<KubeEnv>, deps: KubeDeps): void {
     const p = c.get('principal');
     const q = c.req.query();
     const rendering = negotiate(c, true);
-    if (q.watch === 'true' || q.watch === '1') return watchResponse(c, deps, loc.info, loc.ns, rendering);
+    const watching = q.watch === 'true' || q.watch === '1';
+    access.requireKindRead(p, loc.info, watching ? 'watch' : 'list', loc.ns);
+    if (watching) return watchResponse(c, deps, loc.info, loc.ns, rendering);
     let limit: number | undefined;
     if (q.limit !== undefined && q.limit !== '') {
       limit = Number(q.limit);

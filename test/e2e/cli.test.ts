@@ -207,7 +207,7 @@ describe('gantry CLI against gantry up', () => {
   it('reports a broken manifest while the valid file applies', async () => {
     const nodes = await gantry(up.url, 'get', 'gamenodes');
     expect(nodes.stdout).toMatch(/from-git/);
-    const events = (await (await fetch(`${up.url}/api/v1/events`, { headers: await authed() })).json()) as { items: { reason: string; message: string }[] };
+    const events = (await (await fetch(`${up.url}/k8s/api/v1/events`, { headers: await authed() })).json()) as { items: { reason: string; message: string }[] };
     expect(events.items.some((e) => e.reason === 'ManifestInvalid' && e.message.startsWith('broken.yaml document 0: YAML syntax error'))).toBe(true);
     expect(up.logs.some((l) => l.msg === 'manifest rejected' && l.file === 'broken.yaml' && l.level === 'warn')).toBe(true);
   });

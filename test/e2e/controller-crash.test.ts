@@ -13,7 +13,7 @@ import { adminEnv, loginHttp } from '../helpers/api.ts';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const GANTRY = path.join(ROOT, 'bin/gantry');
 const run = promisify(execFile);
-const BASE = '/apis/gantry.dev/v1alpha1/namespaces/default/gameservers';
+const BASE = '/k8s/apis/gantry.dev/v1alpha1/namespaces/default/gameservers';
 
 interface Up {
   proc: ChildProcess;
@@ -63,7 +63,7 @@ describe('kill -9 of the controller mid-reconcile', () => {
     const url = up.url;
     auth = await loginHttp(url);
     await until('the local node Online', async () => {
-      const n = (await (await fetch(`${url}/apis/gantry.dev/v1alpha1/gamenodes/e2e-crash`, { headers: auth })).json()) as { status?: { phase?: string; allocatable?: unknown } };
+      const n = (await (await fetch(`${url}/k8s/apis/gantry.dev/v1alpha1/gamenodes/e2e-crash`, { headers: auth })).json()) as { status?: { phase?: string; allocatable?: unknown } };
       return n.status?.phase === 'Online' && n.status.allocatable;
     });
     const res = await fetch(`${url}${BASE}`, {

@@ -83,9 +83,9 @@ describe('account API', () => {
 
     // On the resource API too (its own permissions, resource.read/write), refused in its own dialect.
     const reader = await call('POST', '/api/auth/api-keys', { name: 'get', permissions: ['resource.read'] }, admin.token);
-    expect((await call('GET', '/apis/gantry.dev/v1alpha1/gamenodes', undefined, reader.body.data.key)).status).toBe(200);
-    expect((await call('GET', '/apis/gantry.dev/v1alpha1/gamenodes', undefined, key)).body).toMatchObject({ kind: 'Status', code: 403 });
-    expect((await call('POST', '/apis/gantry.dev/v1alpha1/gamenodes', { apiVersion: 'gantry.dev/v1alpha1', kind: 'GameNode', metadata: { name: 'n1' }, spec: { address: '10.0.0.1' } }, reader.body.data.key)).status).toBe(403);
+    expect((await call('GET', '/k8s/apis/gantry.dev/v1alpha1/gamenodes', undefined, reader.body.data.key)).status).toBe(200);
+    expect((await call('GET', '/k8s/apis/gantry.dev/v1alpha1/gamenodes', undefined, key)).body).toMatchObject({ kind: 'Status', code: 403 });
+    expect((await call('POST', '/k8s/apis/gantry.dev/v1alpha1/gamenodes', { apiVersion: 'gantry.dev/v1alpha1', kind: 'GameNode', metadata: { name: 'n1' }, spec: { address: '10.0.0.1' } }, reader.body.data.key)).status).toBe(403);
 
     // Bad input.
     expect((await call('POST', '/api/auth/api-keys', { name: 'x', permissions: ['server.explode'] }, admin.token)).body.message).toBe('unknown permission "server.explode"');

@@ -90,7 +90,7 @@ describe('gantry node token against gantry up', () => {
     up = await startUp(path.join(dataDir, 'data'));
     adminAccess = await adminToken(up.url);
     auth = { authorization: `Bearer ${adminAccess}` };
-    const res = await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes`, {
+    const res = await fetch(`${up.url}/k8s/apis/gantry.dev/v1alpha1/gamenodes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameNode', metadata: { name: 'edge-1' }, spec: { address: '10.0.0.7' } }),
@@ -149,7 +149,7 @@ describe('gantry node token against gantry up', () => {
     await eventually(() => agent.messages.find((m) => m.type === 'welcome'), 'welcome');
     expect(agent.messages[0]).toMatchObject({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, nodeName: 'edge-1' });
     await eventually(async () => {
-      const n = (await (await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes/edge-1`, { headers: auth })).json()) as { status?: { phase?: string } };
+      const n = (await (await fetch(`${up.url}/k8s/apis/gantry.dev/v1alpha1/gamenodes/edge-1`, { headers: auth })).json()) as { status?: { phase?: string } };
       return n.status?.phase === 'Online';
     }, 'GameNode Online');
 
@@ -184,7 +184,7 @@ describe('gantry node token against gantry up', () => {
     // The hub wrote Offline on the way out, before the database closed.
     up = await startUp(path.join(dataDir, 'data'));
     // The session outlives the restart: the same access token still works.
-    const n = (await (await fetch(`${up.url}/apis/gantry.dev/v1alpha1/gamenodes/edge-1`, { headers: auth })).json()) as { status?: { phase?: string; agentVersion?: string } };
+    const n = (await (await fetch(`${up.url}/k8s/apis/gantry.dev/v1alpha1/gamenodes/edge-1`, { headers: auth })).json()) as { status?: { phase?: string; agentVersion?: string } };
     expect(n.status).toMatchObject({ phase: 'Offline', agentVersion: '0.1.0-test' });
     up.proc.kill('SIGTERM');
     expect(await up.exited).toBe(0);

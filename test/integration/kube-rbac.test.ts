@@ -50,8 +50,8 @@ describe('Kubernetes dialect authorisation', () => {
     expect(await names(bob)).toEqual(['kube-bob']);
     const other = await req(alice, 'GET', `${NS}/gameservers/kube-bob`);
     expect(other.body).toMatchObject({ kind: 'Status', reason: 'NotFound', code: 404 });
-    // Templates and nodes need their global permissions: a plain user sees none.
-    expect((await req(alice, 'GET', '/k8s/apis/gantry.dev/v1alpha1/gamenodes')).body.items).toEqual([]);
+    // Templates and nodes need their global permissions: Forbidden, as an apiserver says it.
+    expect((await req(alice, 'GET', '/k8s/apis/gantry.dev/v1alpha1/gamenodes')).body).toMatchObject({ reason: 'Forbidden', message: 'gamenodes.gantry.dev is forbidden: User "alice" cannot list resource "gamenodes" in API group "gantry.dev" at the cluster scope (requires node.read)' });
 
     const rv = (await req(alice, 'GET', `${NS}/gameservers`)).body.metadata.resourceVersion;
     const ctrl = new AbortController();
