@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
           host: { type: 'string', default: process.env.GANTRY_HOST ?? '127.0.0.1' },
           'sftp-port': { type: 'string', default: process.env.GANTRY_SFTP_PORT ?? '2022' },
           'no-sftp': { type: 'boolean' },
-          'tls-port': { type: 'string', default: process.env.GANTRY_TLS_PORT ?? '6443' },
+          'tls-port': { type: 'string', default: process.env.GANTRY_TLS_PORT },
           'no-tls': { type: 'boolean' },
           'tls-san': { type: 'string', multiple: true },
           'max-body-kb': { type: 'string', default: process.env.GANTRY_MAX_BODY_KB ?? '1024' },
@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(uploadMaxMb) || uploadMaxMb < 1 || uploadMaxMb > 1024 * 1024) throw new Error(`--upload-max-mb must be an integer from 1 to 1048576, not "${values['upload-max-mb']}"`);
       const sftpPort = Number(values['sftp-port']);
       if (!Number.isInteger(sftpPort) || sftpPort < -1 || sftpPort > 65535) throw new Error(`--sftp-port must be 0-65535 (0 = any free port; --no-sftp turns SFTP off), not "${values['sftp-port']}"`);
-      const tlsPort = Number(values['tls-port']);
+      const tlsPort = Number(values['tls-port'] ?? 6443);
       if (!Number.isInteger(tlsPort) || tlsPort < -1 || tlsPort > 65535) throw new Error(`--tls-port must be 0-65535 (0 = any free port; --no-tls turns HTTPS off), not "${values['tls-port']}"`);
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, not "${values.port}"`);
@@ -90,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
         host: values.host,
         sftpPort: values['no-sftp'] ? false : sftpPort,
         tlsPort: values['no-tls'] ? false : tlsPort,
+        // Only the default port may move: one asked for by name must be the one served.
+        tlsPortFallback: values['tls-port'] === undefined,
         tlsNames: values['tls-san'],
         apiLimits: { maxBodyBytes: maxBodyKb * 1024, uploadMaxBytes: uploadMaxMb * 1024 * 1024 },
         localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },

@@ -57,6 +57,9 @@ export interface UpOptions {
   /** HTTPS port of the same API (the CLI defaults to 6443), where kubectl is pointed: client-go sends a
    *  token only over TLS. 0 = a random port (tests); undefined, -1 or false = none. */
   tlsPort?: number | false;
+  /** When tlsPort is taken, listen on a free port instead (logged; `gantry kubeconfig` reads the port
+   *  actually served), rather than failing: for the CLI's default port, never for one asked for. */
+  tlsPortFallback?: boolean;
   /** Extra names and addresses for the HTTPS certificate (besides localhost, the host name and --host). */
   tlsNames?: string[];
 }
@@ -161,10 +164,17 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   let tls: Embedded['tls'];
   if (opts.tlsPort !== undefined && opts.tlsPort !== false && opts.tlsPort >= 0) {
     const material = await loadOrCreateTls(dataDir, defaultTlsNames(opts.host, opts.tlsNames));
-    tlsServer = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: opts.tlsPort as number, hostname: opts.host, createServer: createHttpsServer, serverOptions: { key: material.key, cert: material.cert } }, () => resolve(s));
-      s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.tlsPort} (HTTPS): ${err.message}`)));
+    const listenTls = (port: number) => new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port, hostname: opts.host, createServer: createHttpsServer, serverOptions: { key: material.key, cert: material.cert } }, () => resolve(s));
+      s.once('error', (err) => reject(Object.assign(new Error(`cannot listen on ${opts.host}:${port} (HTTPS): ${err.message}`), { code: (err as NodeJS.ErrnoException).code })));
     });
+    try {
+      tlsServer = await listenTls(opts.tlsPort);
+    } catch (err) {
+      if (!opts.tlsPortFallback || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      log.warn('the HTTPS port is taken; serving HTTPS on a free port instead (gantry kubeconfig finds it)', { port: opts.tlsPort });
+      tlsServer = await listenTls(0);
+    }
     const tlsPort = (tlsServer.address() as AddressInfo).port;
     tls = { url: `https://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${tlsPort}`, port: tlsPort, ca: material.ca };
     kube.tlsPort = tlsPort;

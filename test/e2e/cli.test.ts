@@ -234,7 +234,7 @@ describe('gantry CLI against gantry up', () => {
 
     const missing = await gantry(up.url, 'get', 'gs', 'nope');
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/GameServer "nope" not found/);
+    expect(missing.stderr).toMatch(/gameservers\.gantry\.dev "nope" not found/);
 
     const bad = path.join(manifests, '..', `bad-${process.pid}.yaml`);
     await writeFile(bad, 'apiVersion: gantry.dev/v1alpha1\nkind: GameServer\nmetadata: {name: bad}\nspec: {templateRef: t, state: Exploded}\n');
