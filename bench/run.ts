@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   backups: () => import('./backups.ts'),
   files: () => import('./files.ts'),
   'api-files': () => import('./api-files.ts'),
+  kube: () => import('./kube.ts'),
 };
 
 const wanted = process.argv.slice(2);
