@@ -100,6 +100,19 @@ describe('Kubernetes dialect authorisation', () => {
     expect((await req(carol, 'POST', `${NS}/backups`, backup('kube-alice'))).body.reason).toBe('Forbidden');
   });
 
+  it('forgets subuser grants when a server is deleted, so a namesake does not inherit them', async () => {
+    await req(admin, 'POST', `${NS}/gameservers`, server('kube-reborn', alice.userId));
+    await a.svc.accounts.setServerGrant('default', 'kube-reborn', bob.userId, ['server.read']);
+    expect((await req(bob, 'GET', `${NS}/gameservers/kube-reborn`)).status).toBe(200);
+    expect((await req(admin, 'DELETE', `${NS}/gameservers/kube-reborn?dryRun=All`)).status).toBe(202);
+    expect((await req(bob, 'GET', `${NS}/gameservers/kube-reborn`)).status).toBe(200); // a dry run forgets nothing
+    expect((await req(admin, 'DELETE', `${NS}/gameservers/kube-reborn`)).status).toBe(202);
+    await req(admin, 'PATCH', `${NS}/gameservers/kube-reborn`, { metadata: { finalizers: null } }, MERGE); // what the controller would do
+    expect((await req(admin, 'GET', `${NS}/gameservers/kube-reborn`)).status).toBe(404);
+    expect((await req(admin, 'POST', `${NS}/gameservers`, server('kube-reborn', alice.userId))).status).toBe(201);
+    expect((await req(bob, 'GET', `${NS}/gameservers/kube-reborn`)).body.reason).toBe('NotFound');
+  });
+
   it('shows events only of readable objects, and audits writes and refusals naming the facade', async () => {
     await a.env.events.record({ kind: 'GameServer', namespace: 'default', name: 'kube-alice' }, 'Normal', 'Started', 'alice up');
     await a.env.events.record({ kind: 'GameServer', namespace: 'default', name: 'kube-bob' }, 'Normal', 'Started', 'bob up');
