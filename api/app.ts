@@ -14,7 +14,7 @@ import { mountRoutes, renderError } from './http/route.ts';
 import { guard } from './http/guard.ts';
 import { catalystError } from './http/errors.ts';
 import { CATALYST_ROUTES } from './routes/catalyst.ts';
-import { KUBE_BASE, kubeApp, type KubeEndpoint } from './kube/app.ts';
+import { KUBE_BASE, kubeApp, type KubeSettings } from './kube/app.ts';
 
 export interface AppDeps {
   /** Prometheus metrics of the controller, served at /metrics. */
@@ -28,7 +28,7 @@ export interface AppDeps {
   /** The URL agents should dial, when it is not the one requests arrive on (proxies). */
   publicUrl?: string;
   /** The HTTPS listener kubectl is pointed at (filled in by `gantry up` once it listens). */
-  kube?: KubeEndpoint;
+  kube?: KubeSettings;
   /** Accounts, tokens, RBAC, audit, rate limits: every route but /healthz, /api/version and enrolment needs them. */
   api: ApiServices;
 }

@@ -18,21 +18,23 @@ export const KUBE_BASE = '/k8s';
 
 /**
  * Where kubectl reaches the dialect: client-go sends a bearer token only over TLS, so `gantry up`
- * also listens with HTTPS (api/http/tls.ts) and `gantry kubeconfig` reads this to point kubectl there.
- * Filled in once the HTTPS listener is up.
+ * also listens with HTTPS (api/http/tls.ts) and `gantry kubeconfig` reads tlsPort and ca (filled in
+ * once the HTTPS listener is up) to point kubectl there.
  */
-export interface KubeEndpoint {
+export interface KubeSettings {
   tlsPort?: number;
   /** PEM of the CA that signed the HTTPS certificate. */
   ca?: string;
+  /** How often a watch with allowWatchBookmarks gets a BOOKMARK (default 60 s). */
+  bookmarkIntervalMs?: number;
 }
 
 /** Paths an unauthenticated client may read (as kube-apiserver's system:public-info-viewer). */
 const PUBLIC = new Set(['/version']);
 
-export function kubeApp(svc: ApiServices, endpoint: KubeEndpoint = {}, base = KUBE_BASE): Hono<KubeEnv> {
+export function kubeApp(svc: ApiServices, endpoint: KubeSettings = {}, base = KUBE_BASE): Hono<KubeEnv> {
   const app = new Hono<KubeEnv>();
-  const deps: KubeDeps = { svc, access: new KubeAccess(svc.store, svc.access), base };
+  const deps: KubeDeps = { svc, access: new KubeAccess(svc.store, svc.access), base, bookmarkIntervalMs: endpoint.bookmarkIntervalMs ?? 60_000 };
   const { log } = svc;
 
   app.use('*', bodyLimit({

@@ -13,6 +13,7 @@ export interface KubeDeps {
   access: KubeAccess;
   /** Where the dialect is mounted (`/k8s`): server-relative URLs it hands out carry it. */
   base: string;
+  bookmarkIntervalMs: number;
 }
 
 export interface AuditTarget {

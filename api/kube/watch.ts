@@ -14,7 +14,6 @@ import { toStatus } from './status.ts';
 import { crdColumns, toTable } from './table.ts';
 
 const DEFAULT_TIMEOUT_S = 30 * 60;
-const BOOKMARK_INTERVAL_MS = 60_000;
 
 export async function watchResponse(c: KubeContext, deps: KubeDeps, info: KindInfo, ns: string | undefined, rendering: Rendering): Promise<Response> {
   const { store } = deps.svc;
@@ -39,7 +38,7 @@ export async function watchResponse(c: KubeContext, deps: KubeDeps, info: KindIn
         fieldSelector: q.fieldSelector,
         // "" and absent mean "from now"; "0" the current objects first (the store's meaning of both).
         resourceVersion: q.resourceVersion || undefined,
-        bookmarkIntervalMs: q.allowWatchBookmarks === 'true' ? BOOKMARK_INTERVAL_MS : 0,
+        bookmarkIntervalMs: q.allowWatchBookmarks === 'true' ? deps.bookmarkIntervalMs : 0,
       },
       (ev) => {
         queue.push(ev);

@@ -15,7 +15,7 @@ import { rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
 import { AGENT_CONNECT_PATH } from '../../agent/protocol.ts';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApp } from '../../api/app.ts';
-import type { KubeEndpoint } from '../../api/kube/app.ts';
+import type { KubeSettings } from '../../api/kube/app.ts';
 import { defaultTlsNames, loadOrCreateTls } from '../../api/http/tls.ts';
 import { openApiServices } from '../../api/open.ts';
 import type { ApiServices } from '../../api/http/services.ts';
@@ -146,7 +146,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
   const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
-  const kube: KubeEndpoint = {};
+  const kube: KubeSettings = {};
   const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api, kube });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));

@@ -18,7 +18,7 @@ describe('Kubernetes dialect', () => {
   let a: ApiApp;
   let auth: Record<string, string>;
   beforeAll(async () => {
-    a = await openApiApp();
+    a = await openApiApp({ app: { kube: { bookmarkIntervalMs: 50 } } });
     auth = (await signInAdmin(a.svc)).headers;
   });
   afterAll(() => a.env.close());
@@ -174,6 +174,9 @@ describe('Kubernetes dialect', () => {
     expect(events[0].object.columnDefinitions).toHaveLength(9);
     expect(events[1].object.columnDefinitions).toBeUndefined(); // headers once, as kubectl expects
 
+    const marked = await a.app.request(`${NS}/gameservers?watch=1&allowWatchBookmarks=true&fieldSelector=metadata.name%3Dkube-none`, { headers: { ...auth, accept: TABLE } });
+    const [bookmark] = await readEvents(marked, 1);
+    expect(bookmark).toMatchObject({ type: 'BOOKMARK', object: { kind: 'Table', metadata: { resourceVersion: expect.stringMatching(/^\d+$/) }, rows: [] } });
     const old = await a.app.request(`${NS}/gameservers?watch=1&resourceVersion=999999999`, { headers: auth });
     expect(old.status).toBe(200);
     const [err] = await readEvents(old, 1);

@@ -2,9 +2,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
 import type { WatchEvent } from '../../controller/store/types.ts';
+import type { Resource } from '../../crds/resource.ts';
 import { until } from '../helpers/wait.ts';
 
-const gs = (name: string, namespace = 'default') => ({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name, namespace }, spec: { templateRef: 'testgame' } });
+const gs = (name: string, namespace = 'default'): Resource => ({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name, namespace }, spec: { templateRef: 'testgame' } });
 
 describe('store field selectors and dry runs', () => {
   let env: TestEnv;
