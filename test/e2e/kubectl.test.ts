@@ -109,6 +109,20 @@ describe.each(KUBECTLS)('%s against gantry up', (bin) => {
     expect(out).toContain('Desired state.');
   });
 
+  it('manages templates (cluster-scoped) and lists servers in every namespace', async () => {
+    const tmpl = path.join(k.home, 'template.yaml');
+    const yaml = (await ok(['get', 'st', 'testgame', '-o', 'yaml'])).replace(/name: testgame/, 'name: kube-e2e-tmpl');
+    await writeFile(tmpl, yaml);
+    // Server-set metadata from the copy (uid, resourceVersion, …) is ignored on create, as by an apiserver.
+    expect(await ok(['apply', '-f', tmpl])).toBe('servertemplate.gantry.dev/kube-e2e-tmpl created\n');
+    expect((await ok(['get', 'servertemplates'])).split('\n')[0]!.split(/\s+/)).toEqual(['NAME', 'DISPLAY', 'IMAGE', 'AGE']);
+    expect(await ok(['get', 'tmpl', 'kube-e2e-tmpl', '-o', 'name'])).toBe('servertemplate.gantry.dev/kube-e2e-tmpl\n');
+    expect(await ok(['delete', '-f', tmpl])).toBe('servertemplate.gantry.dev "kube-e2e-tmpl" deleted\n');
+    const all = (await ok(['get', 'gs', '-A'])).trim().split('\n');
+    expect(all[0]!.split(/\s+/).slice(0, 2)).toEqual(['NAMESPACE', 'NAME']);
+    expect(all.some((l) => l.startsWith('default') && l.includes(SERVER))).toBe(true);
+  });
+
   it('refuses with kubectl\'s usual messages', async () => {
     const bad = path.join(k.home, 'bad.yaml');
     await writeFile(bad, manifest('x').replace(`name: ${SERVER}`, 'name: kube-e2e-bad').replace('state: Running', 'memroyMb: 5'));
