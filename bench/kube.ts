@@ -6,12 +6,14 @@
 //   (a) `kubectl get gs` of BENCH_SERVERS servers (a meta.k8s.io Table, discovery cached after a warm-up
 //       run), median of BENCH_RUNS, vs one curl process fetching every server through
 //       `GET /api/servers?limit=100&page=N` (the REST API's page limit).
+//       And the server's part alone: the Table list in one request vs the REST pages, from this
+//       process over a kept-alive connection (no kubectl or curl start-up in either).
 //   (b) `kubectl apply -f DIR` of BENCH_MANIFESTS new GameServer manifests (kubectl GETs, then POSTs
 //       each), vs one curl process POSTing the same servers to `/api/servers`; and a second apply of the
 //       same files (all unchanged: a GET each) vs curl GETting each server.
 // Only the API runs (store, accounts, HTTPS), no controllers: what is measured is the dialect.
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,6 +34,19 @@ import { kubectlFor } from '../test/helpers/kube.ts';
 import { fmt, median, num, ratio, runIfMain, sh } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** GET over HTTPS with the CA; resolves with the body length (the body is read whole). */
+function get(url: string, ca: string, headers: Record<string, string>, agent: import('node:https').Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca, headers, agent }, (res) => {
+      let n = 0;
+      res.on('data', (d: Buffer) => (n += d.length));
+      res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`GET ${url}: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 async function timed(what: string, fn: () => Promise<{ code: number; out?: string; stderr?: string; stdout?: string }>): Promise<number> {
   const t0 = performance.now();
@@ -92,6 +107,37 @@ export async function run(): Promise<void> {
       rGet.push(await timed('curl GET /api/servers', () => curl(pageUrls.flatMap((u) => [u, '-o', '/dev/null']))));
     }
     console.log(`(a) kubectl get gs, ${fmt(servers)} servers as a Table: ${fmt(median(kGet))} ms  |  REST GET /api/servers (${pages} pages of 100, one curl): ${fmt(median(rGet))} ms  |  ratio ${ratio(median(kGet), median(rGet))}`);
+    const { Agent } = await import('node:https');
+    const agent = new Agent({ keepAlive: true, ca: tls.ca });
+    const auth = { authorization: `Bearer ${admin.token}` };
+    const tableHeaders = { ...auth, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' };
+    const tableUrl = `${url}/k8s/apis/gantry.dev/v1alpha1/namespaces/default/gameservers?limit=500`;
+    const sTable: number[] = [];
+    const sRest: number[] = [];
+    for (let i = 0; i < runs * 2; i++) {
+      let t0 = performance.now();
+      // kubectl pages by 500 as well (--chunk-size): the same requests it made above.
+      let next: string | undefined = tableUrl;
+      while (next) {
+        const body: string = await new Promise((resolve, reject) => {
+          const req = httpsRequest(next!, { ca: tls.ca, headers: tableHeaders, agent }, (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d));
+            res.on('end', () => resolve(text));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        const cont = (JSON.parse(body) as { metadata?: { continue?: string } }).metadata?.continue;
+        next = cont ? `${tableUrl}&continue=${encodeURIComponent(cont)}` : undefined;
+      }
+      sTable.push(performance.now() - t0);
+      t0 = performance.now();
+      for (const u of pageUrls) await get(u, tls.ca, auth, agent);
+      sRest.push(performance.now() - t0);
+    }
+    agent.destroy();
+    console.log(`    server side: Table list of ${fmt(servers)} (pages of 500): ${fmt(median(sTable), 1)} ms  |  REST ${pages} pages of 100: ${fmt(median(sRest), 1)} ms  |  ratio ${ratio(median(sTable), median(sRest))}`);
 
     // (b) kubectl apply of new manifests vs REST POSTs, then an unchanged apply vs REST GETs.
     const mdir = path.join(dir, 'manifests');
