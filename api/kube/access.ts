@@ -133,7 +133,7 @@ export class KubeAccess {
 
     if (cur && next && !deepEqual(cur.metadata.finalizers ?? [], next.metadata.finalizers ?? [])) throw forbid('resource.write', ': finalizers');
     if (cur && next && !deepEqual(cur.metadata.ownerReferences ?? [], next.metadata.ownerReferences ?? [])) throw forbid('resource.write', ': ownerReferences');
-    if (!cur && next && (next.metadata.finalizers?.length || next.metadata.ownerReferences?.length) && !can(p, 'resource.write')) {
+    if (!cur && next && (next.metadata.finalizers?.length || next.metadata.ownerReferences?.length)) {
       throw forbid('resource.write', ': finalizers and ownerReferences are set by controllers');
     }
 
