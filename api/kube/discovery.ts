@@ -13,7 +13,7 @@ import { wantsProtobufOpenApi } from './negotiate.ts';
 import { CORE_RESOURCES } from './core.ts';
 
 /** The Kubernetes API level whose custom-resource behaviour the dialect follows. */
-export const KUBERNETES_LEVEL = { major: '1', minor: '30' };
+export const KUBERNETES_LEVEL = { major: '1', minor: '32' };
 
 const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
