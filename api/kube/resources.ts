@@ -260,9 +260,6 @@ export function mountResources(app: Hono<KubeEnv>, deps: KubeDeps): void {
       resourceVersion: typeof pre.resourceVersion === 'string' ? pre.resourceVersion : undefined,
       dryRun,
     });
-    // Subuser grants are keyed by the server's name: a new server of the same name must not inherit
-    // them (the REST API's delete forgets them the same way).
-    if (loc.info.kind === 'GameServer' && !dryRun) await svc.accounts.forgetServer(res.metadata.namespace ?? 'default', res.metadata.name);
     // Still there (finalizers hold it): 202 Accepted with the object, as an apiserver answers.
     const pending = !!res.metadata.deletionTimestamp && (res.metadata.finalizers ?? []).length > 0;
     return c.json(res, pending ? 202 : 200);
