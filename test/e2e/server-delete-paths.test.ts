@@ -124,7 +124,8 @@ describe('per-server state dies with the server, on every delete path', () => {
         break;
       }
       case 'resource-api':
-        expect((await call(admin, 'DELETE', `/apis/gantry.dev/v1alpha1/namespaces/default/gameservers/${v.name}`)).status).toBe(200);
+        // The Kubernetes dialect answers 202 while the cleanup finalizer still holds the object.
+        expect([200, 202]).toContain((await call(admin, 'DELETE', `/k8s/apis/gantry.dev/v1alpha1/namespaces/default/gameservers/${v.name}`)).status);
         break;
       case 'manifests':
         await unlink(path.join(g.manifests.dir, `${v.name}.yaml`));
