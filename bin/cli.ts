@@ -1,5 +1,5 @@
 // Entry point of the `gantry` command: parses arguments and hands over to one command module.
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './args.ts';
 import { fileURLToPath } from 'node:url';
 import { CrdRegistry } from '../crds/registry.ts';
 import { GANTRY_VERSION } from '../lib/version.ts';
@@ -10,8 +10,8 @@ const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 
 Usage:
   gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 127.0.0.1]
-            [--seed DIR | --no-seed] [--no-agent] [--node-name NAME] [--sftp-port 2022 | --no-sftp]
-            [--max-body-kb 1024] [--upload-max-mb 100] [--tls-port 6443 | --no-tls] [--tls-san NAME ...]
+            [--seed DIR | --no-seed] [--no-agent] [--node-name NAME] [--sftp-port 2022 | -1 | --no-sftp]
+            [--max-body-kb 1024] [--upload-max-mb 100] [--tls-port 6443 | -1 | --no-tls] [--tls-san NAME ...]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'up': {
-      const { values } = parseArgs({
+      const { values } = parseCliArgs({
         args: rest,
         options: {
           'data-dir': { type: 'string', default: process.env.GANTRY_DATA_DIR ?? '.gantry' },
@@ -75,9 +75,9 @@ async function main(argv: string[]): Promise<number> {
       const uploadMaxMb = Number(values['upload-max-mb']);
       if (!Number.isInteger(uploadMaxMb) || uploadMaxMb < 1 || uploadMaxMb > 1024 * 1024) throw new Error(`--upload-max-mb must be an integer from 1 to 1048576, not "${values['upload-max-mb']}"`);
       const sftpPort = Number(values['sftp-port']);
-      if (!Number.isInteger(sftpPort) || sftpPort < -1 || sftpPort > 65535) throw new Error(`--sftp-port must be 0-65535 (0 = any free port; --no-sftp turns SFTP off), not "${values['sftp-port']}"`);
+      if (!Number.isInteger(sftpPort) || sftpPort < -1 || sftpPort > 65535) throw new Error(`--sftp-port must be -1 to 65535 (0 = any free port; -1 or --no-sftp = SFTP off), not "${values['sftp-port']}"`);
       const tlsPort = Number(values['tls-port'] ?? 6443);
-      if (!Number.isInteger(tlsPort) || tlsPort < -1 || tlsPort > 65535) throw new Error(`--tls-port must be 0-65535 (0 = any free port; --no-tls turns HTTPS off), not "${values['tls-port']}"`);
+      if (!Number.isInteger(tlsPort) || tlsPort < -1 || tlsPort > 65535) throw new Error(`--tls-port must be -1 to 65535 (0 = any free port; -1 or --no-tls = HTTPS off), not "${values['tls-port']}"`);
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, not "${values.port}"`);
       const { up } = await import('./commands/up.ts');
@@ -98,12 +98,12 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'apply': {
-      const { values } = parseArgs({ args: rest, options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } } });
+      const { values } = parseCliArgs({ args: rest, options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } } });
       if (!values.filename?.length) throw new Error('gantry apply needs -f FILE|DIR');
       return apply(new GantryClient(values.server), CrdRegistry.loadSync(), values.filename, values.namespace, io);
     }
     case 'get': {
-      const { values, positionals } = parseArgs({
+      const { values, positionals } = parseCliArgs({
         args: rest,
         allowPositionals: true,
         options: {
@@ -122,7 +122,7 @@ async function main(argv: string[]): Promise<number> {
       }, io);
     }
     case 'delete': {
-      const { values, positionals } = parseArgs({
+      const { values, positionals } = parseCliArgs({
         args: rest,
         allowPositionals: true,
         options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } },
@@ -133,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
       }, io);
     }
     case 'agent': {
-      const { values } = parseArgs({
+      const { values } = parseCliArgs({
         args: rest,
         options: {
           panel: { type: 'string', default: process.env.GANTRY_PANEL },

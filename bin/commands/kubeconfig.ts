@@ -3,7 +3,7 @@
 // (https://HOST:6443/k8s; client-go sends a token only over TLS), with Gantry's CA; the user carries a
 // bearer token: the CLI's current one, or with --api-key a new API key (lasting until
 // revoked, where a login's access token expires within the hour and kubectl cannot refresh it).
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../args.ts';
 import { stringify } from 'yaml';
 import { KUBE_BASE } from '../../api/kube/app.ts';
 import { ApiError, GantryClient, defaultServer } from '../client.ts';
@@ -40,7 +40,7 @@ export function kubeconfigFor(opts: { server: string; token: string; username: s
 }
 
 export async function kubeconfigCommand(argv: string[], io: CommandIO, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       server: { type: 'string', default: defaultServer(env) },

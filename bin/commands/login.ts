@@ -1,7 +1,7 @@
 // `gantry login`, `gantry logout`, `gantry whoami`: the CLI's session with a Gantry server.
 // The login is stored 0600 in $GANTRY_CONFIG_DIR/credentials.json (see bin/client.ts); scripts can
 // instead set GANTRY_TOKEN to an access token or an API key.
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../args.ts';
 import { ApiError, GantryClient, credentialsPath, defaultServer, readLogin, removeLogin, writeLogin } from '../client.ts';
 import type { CommandIO } from './resources.ts';
 
@@ -84,7 +84,7 @@ export async function loginCommand(argv: string[], io: CommandIO, deps: LoginDep
     io.out(LOGIN_USAGE);
     return 0;
   }
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -158,7 +158,7 @@ function loginError(err: unknown, server: string): Error {
 
 export async function logoutCommand(argv: string[], io: CommandIO, deps: LoginDeps = {}): Promise<number> {
   const env = deps.env ?? process.env;
-  parseArgs({ args: argv, options: {} });
+  parseCliArgs({ args: argv, options: {} });
   const login = await readLogin(env);
   if (!login) {
     io.out(`Not logged in (no ${credentialsPath(env)})`);
@@ -188,7 +188,7 @@ interface Me {
 
 export async function whoamiCommand(argv: string[], io: CommandIO, deps: LoginDeps = {}): Promise<number> {
   const env = deps.env ?? process.env;
-  const { values } = parseArgs({ args: argv, options: { server: { type: 'string', default: defaultServer(env) }, output: { type: 'string', short: 'o' } } });
+  const { values } = parseCliArgs({ args: argv, options: { server: { type: 'string', default: defaultServer(env) }, output: { type: 'string', short: 'o' } } });
   const me = (await new GantryClient(values.server, { env }).request<{ data: Me }>('GET', '/api/auth/me')).data;
   if (values.output === 'json') {
     io.out(JSON.stringify({ server: values.server, ...me }, null, 2));

@@ -1,6 +1,6 @@
 // `gantry node token NAME [--ttl 1h]`: a one-time deployment token for a GameNode, and the command
 // line that enrols the machine with it. Needs node.deploy: the client sends GANTRY_TOKEN or the login.
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../args.ts';
 import type { DeploymentTokenResponse } from '../../api/routes/nodes.ts';
 import { GantryClient, defaultServer } from '../client.ts';
 import type { CommandIO } from './resources.ts';
@@ -46,7 +46,7 @@ export async function nodeCommand(argv: string[], io: CommandIO, server = defaul
     io.err(sub === undefined ? NODE_USAGE : `unknown node subcommand "${sub}"\n\n${NODE_USAGE}`);
     return 2;
   }
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: rest,
     allowPositionals: true,
     options: {
