@@ -180,6 +180,8 @@ export type ControllerMessage = WelcomeMessage | RequestMessage | PingMessage | 
 // RPC: methods the controller calls on an agent, with their params and results.
 export interface RpcParams {
   ensureImage: { image: string };
+  /** Creates the server's data dir (confined to the node's servers root) if missing: its files are usable before any container exists. */
+  ensureDataDir: { uid: string; dataDir: string };
   create: { spec: ContainerSpec };
   start: { uid: string };
   stop: { uid: string; timeoutSeconds?: number };
@@ -272,6 +274,7 @@ export interface RestoreRunResult {
 }
 export interface RpcResults {
   ensureImage: { pulled: boolean };
+  ensureDataDir: { created: boolean };
   create: { containerId: string; created: boolean };
   start: Record<string, never>;
   stop: { exitCode: number | null; killed: boolean; alreadyStopped: boolean };
@@ -304,7 +307,7 @@ export interface RpcResults {
 }
 export type RpcMethod = keyof RpcParams;
 export const RPC_METHODS: readonly RpcMethod[] = [
-  'ensureImage', 'create', 'start', 'stop', 'kill', 'restart', 'remove', 'sendCommand', 'install', 'inspect', 'list', 'consoleHistory',
+  'ensureImage', 'ensureDataDir', 'create', 'start', 'stop', 'kill', 'restart', 'remove', 'sendCommand', 'install', 'inspect', 'list', 'consoleHistory',
   'backup.create', 'backup.delete', 'restore.run', 'backup.download',
   'files.list', 'files.stat', 'files.read', 'files.write', 'files.create', 'files.delete', 'files.rename', 'files.copy', 'files.chmod',
   'files.compress', 'files.decompress', 'files.download', 'files.upload',
@@ -340,6 +343,7 @@ const files = (properties: Record<string, unknown>, required: string[]) => obj({
 
 const PARAM_SCHEMAS: Record<RpcMethod, object> = {
   ensureImage: obj({ image: { type: 'string', minLength: 1 } }, ['image']),
+  ensureDataDir: obj({ uid, dataDir }, ['uid', 'dataDir']),
   create: obj({ spec }, ['spec']),
   start: obj({ uid }, ['uid']),
   stop: obj({ uid, timeoutSeconds: { type: 'integer', minimum: 0, maximum: 3600 } }, ['uid']),

@@ -1,7 +1,7 @@
 // RPC dispatch: a controller `request` → checkRequest → the DockerRuntime → a `response` with the same id.
 //
-// Ordering: requests run concurrently, except that the state-changing requests of one server (create,
-// start, stop, restart, remove, sendCommand, install, restore.run) run one after another in arrival
+// Ordering: requests run concurrently, except that the state-changing requests of one server (ensureDataDir,
+// create, start, stop, restart, remove, sendCommand, install, restore.run) run one after another in arrival
 // order (a per-uid queue: a start sent during a restore waits for it). backup.create is not queued: a
 // backup of a running server must not hold its start/stop back. Three requests skip that queue on
 // purpose: `kill` (the escape hatch of a hanging graceful stop must not wait behind it), and the
@@ -53,7 +53,7 @@ export type RpcHandler<M extends RpcMethod> = (params: RpcParams[M], req: Reques
 export type RpcHandlers = { [M in RpcMethod]: RpcHandler<M> };
 
 /** Methods serialised per server uid. */
-const QUEUED: ReadonlySet<RpcMethod> = new Set(['create', 'start', 'stop', 'restart', 'remove', 'sendCommand', 'install', 'restore.run']);
+const QUEUED: ReadonlySet<RpcMethod> = new Set(['ensureDataDir', 'create', 'start', 'stop', 'restart', 'remove', 'sendCommand', 'install', 'restore.run']);
 
 /** The server uid a request is about (undefined: not server-bound). */
 export function requestUid(req: RequestMessage): string | undefined {
@@ -228,6 +228,12 @@ export function createRuntimeHandlers(o: RuntimeHandlersOptions): Omit<RpcHandle
 
   return {
     ensureImage: async ({ image }) => runtime.ensureImage(image, progressLogger(image)),
+    ensureDataDir: async ({ dataDir }) => {
+      await ensureMkdirRoot();
+      const dir = await resolveDataDir(o.serversRoot, dataDir);
+      // mkdir's answer is the first directory it made: undefined when the data dir was already there
+      return { created: (await mkdir(dir, { recursive: true })) !== undefined };
+    },
     create: async ({ spec }) => {
       touch(spec.serverUid);
       await ensureMkdirRoot();

@@ -86,8 +86,10 @@ export interface DockerRuntimeOptions {
   dataRoot?: string;
   /** Where install scripts are staged (a host dir dockerd can bind-mount; default the OS temp dir). */
   workDir?: string;
-  /** Give up a pull after this long (default 30 min). */
+  /** Give up a pull after this long (default 30 min) ... */
   pullTimeoutMs?: number;
+  /** ... or once Docker reported nothing for this long (default 2 min): an unreachable registry must not hang a create. */
+  pullStallMs?: number;
   /** Disk walks before a start stop after this many entries (default 200k). */
   diskMaxEntries?: number;
 }
@@ -175,7 +177,18 @@ export class DockerRuntime {
     this.log.info('pulling image', { image });
     const layers = new Map<string, { current: number; total: number }>();
     const controller = new AbortController();
+    let why = 'pull timed out';
     const timer = setTimeout(() => controller.abort(), this.opts.pullTimeoutMs ?? 30 * 60_000);
+    const stallMs = this.opts.pullStallMs ?? 120_000;
+    let stall: NodeJS.Timeout | undefined;
+    const alive = () => {
+      clearTimeout(stall);
+      stall = setTimeout(() => {
+        why = `the pull made no progress for ${Math.round(stallMs / 1000)} s`;
+        controller.abort();
+      }, stallMs);
+    };
+    alive();
     try {
       const stream = await this.docker.pull(image, { abortSignal: controller.signal });
       await new Promise<void>((resolve, reject) => {
@@ -183,6 +196,7 @@ export class DockerRuntime {
           stream,
           (err: Error | null) => (err ? reject(err) : resolve()),
           (ev: { status?: string; id?: string; progressDetail?: { current?: number; total?: number }; error?: string }) => {
+            alive();
             if (ev.error) return;
             if (ev.id && ev.progressDetail?.total) layers.set(ev.id, { current: ev.progressDetail.current ?? 0, total: ev.progressDetail.total });
             let downloadedBytes = 0;
@@ -196,10 +210,10 @@ export class DockerRuntime {
         );
       });
     } catch (err) {
-      const reason = controller.signal.aborted ? 'pull timed out' : messageOf(err);
-      throw new ImageUnavailableError(image, reason);
+      throw new ImageUnavailableError(image, controller.signal.aborted ? why : messageOf(err));
     } finally {
       clearTimeout(timer);
+      clearTimeout(stall);
     }
     // A pull that "succeeds" without producing the image (e.g. a platform mismatch) is still a failure.
     try {

@@ -97,6 +97,7 @@ function simulate(w: World, a: Action): void {
     case 'remove':
       w.observed = undefined;
       break;
+    case 'ensureDataDir':
     case 'ensureImage':
     case 'install':
       break;
@@ -167,7 +168,8 @@ const rows: Row[] = [
   {
     name: 'finalizer missing → added first',
     world: () => { const w = world({ state: 'Stopped' }); w.server.metadata.finalizers = []; return w; },
-    actions: ['addFinalizer'],
+    actions: ['addFinalizer', 'ensureDataDir', 'ensureImage', 'install', 'ensureImage', 'create'],
+    progressPhase: 'installing',
     phase: 'stopped',
   },
   {
@@ -180,24 +182,61 @@ const rows: Row[] = [
   {
     name: 'first start with an install script → install, create, start',
     world: () => world(),
-    actions: ['ensureImage', 'install', 'ensureImage', 'create', 'start'],
+    actions: ['ensureDataDir', 'ensureImage', 'install', 'ensureImage', 'create', 'start'],
     progressPhase: 'installing',
     phase: 'starting',
     status: { installedAt: iso(0), nodeName: 'node-a' },
     events: ['Installing', 'Installed', 'Starting'],
   },
   {
-    name: 'first start without an install script → create, start',
+    name: 'first start without an install script → data dir, create, start',
     world: () => world({}, { tmpl: template({ install: undefined }) }),
-    actions: ['ensureImage', 'create', 'start'],
+    actions: ['ensureDataDir', 'ensureImage', 'create', 'start'],
     phase: 'starting',
     events: ['Starting'],
   },
   {
-    name: 'new server with state Stopped → nothing to do, not installed yet',
+    name: 'new server with state Stopped → installed and its container created, not started',
     world: () => world({ state: 'Stopped' }),
-    actions: [],
+    actions: ['ensureDataDir', 'ensureImage', 'install', 'ensureImage', 'create'],
+    progressPhase: 'installing',
     phase: 'stopped',
+    status: { installedAt: iso(0), nodeName: 'node-a' },
+    events: ['Installing', 'Installed'],
+  },
+  {
+    name: 'new server with state Stopped, no install script → data dir, image, container; not started',
+    world: () => world({ state: 'Stopped' }, { tmpl: template({ install: undefined }) }),
+    actions: ['ensureDataDir', 'ensureImage', 'create'],
+    progressPhase: 'installing',
+    phase: 'stopped',
+    status: { nodeName: 'node-a' },
+    events: [],
+  },
+  {
+    name: 'stopped, installed, container removed behind our back → created again, not started',
+    world: () => { const w = world({ state: 'Stopped' }); converge(w); w.observed = undefined; return w; },
+    actions: ['ensureDataDir', 'ensureImage', 'create'],
+    progressPhase: 'installing',
+    phase: 'stopped',
+  },
+  {
+    name: 'reinstalledAt without an install script, stopped → installing, image checked, stopped',
+    world: () => { const w = world({ state: 'Stopped' }, { tmpl: template({ install: undefined }) }); converge(w); w.server.spec!.reinstalledAt = iso(5000); return w; },
+    actions: ['ensureImage'],
+    progressPhase: 'installing',
+    phase: 'stopped',
+    status: { handledReinstalledAt: iso(5000) },
+    events: ['Installing', 'Installed'],
+  },
+  {
+    name: 'reinstalledAt without an install script, running → stop, start again',
+    world: () => { const w = runningWorld({}, { tmpl: template({ install: undefined }) }); w.server.spec!.reinstalledAt = iso(5000); return w; },
+    actions: ['stop', 'ensureImage', 'start'],
+    progressPhase: 'installing',
+    phase: 'starting',
+    status: { handledReinstalledAt: iso(5000) },
+    events: ['Installing', 'Starting'],
   },
   {
     name: 'running, ready line not seen → starting',
@@ -344,7 +383,7 @@ describe('gameserver plan: lifecycle', () => {
   it('a fresh server converges to running and then plans nothing at all', () => {
     const w = world();
     const steps = converge(w);
-    expect(w.log).toEqual(['ensureImage', 'install', 'ensureImage', 'create', 'start']);
+    expect(w.log).toEqual(['ensureDataDir', 'ensureImage', 'install', 'ensureImage', 'create', 'start']);
     expect(st(w)).toMatchObject({ phase: 'running', containerId: 'c1', specHash: expect.stringMatching(/^[0-9a-f]{16}$/), nodeName: 'node-a', address: '10.0.0.5:27001', observedGeneration: 1 });
     expect(st(w).ports).toEqual([{ name: 'game', containerPort: 25565, protocol: 'TCP', hostPort: 27001, primary: true }]);
     expect(cond(w, 'Ready')).toMatchObject({ status: 'True', reason: 'Running' });
@@ -433,7 +472,7 @@ describe('gameserver plan: lifecycle', () => {
     w.observed = undefined;
     const before = st(w).containerId;
     const r = step(w);
-    expect(types(r)).toEqual(['ensureImage', 'create', 'start']);
+    expect(types(r)).toEqual(['ensureDataDir', 'ensureImage', 'create', 'start']);
     converge(w);
     expect(st(w).phase).toBe('running');
     expect(st(w).containerId).toBe(w.observed!.containerId);
@@ -771,7 +810,7 @@ describe('gameserver plan: spec changes (recreate)', () => {
     expect(cond(w, 'UpToDate')).toMatchObject({ status: 'False' });
     // even if the container goes away later, an adopted server is not installed
     w.observed = undefined;
-    expect(types(step(w))).toEqual(['ensureImage', 'create', 'start']);
+    expect(types(step(w))).toEqual(['ensureDataDir', 'ensureImage', 'create', 'start']);
   });
 });
 
@@ -873,7 +912,7 @@ describe('gameserver plan: action failures (planFailure)', () => {
     expect(st(w).phase).toBe('error');
     w.server.spec!.reinstalledAt = iso(1000);
     converge(w);
-    expect(w.log).toEqual(['ensureImage', 'install', 'ensureImage', 'create', 'start']);
+    expect(w.log).toEqual(['ensureDataDir', 'ensureImage', 'install', 'ensureImage', 'create', 'start']);
     expect(st(w).phase).toBe('running');
   });
 
@@ -892,12 +931,43 @@ describe('gameserver plan: action failures (planFailure)', () => {
     const input = inputOf(w);
     const r = plan(input);
     simulate(w, r.actions[0]);
-    simulate(w, r.actions[1]); // created, then start fails
-    const f = planFailure(input, r, r.actions[2], { code: 'disk_limit', message: 'disk usage over the 1024 MiB limit' });
+    simulate(w, r.actions[1]);
+    simulate(w, r.actions[2]); // created, then start fails
+    const f = planFailure(input, r, r.actions[3], { code: 'disk_limit', message: 'disk usage over the 1024 MiB limit' });
     w.server.status = applyStatusPatch(w.server.status, f.status);
     expect(st(w)).toMatchObject({ phase: 'error', message: 'start failed: disk usage over the 1024 MiB limit' });
     expect(cond(w, 'Ready')!.reason).toBe('DiskLimitExceeded');
     expect(types(step(w))).toEqual(['start']);
+  });
+
+  it('image missing on a stopped server: the data dir is made first, then phase error ImageUnavailable; retried', () => {
+    const w = world({ state: 'Stopped' }, { tmpl: template({ install: undefined }) });
+    const input = inputOf(w);
+    const r = plan(input);
+    expect(types(r)).toEqual(['ensureDataDir', 'ensureImage', 'create']);
+    w.server.status = applyStatusPatch(w.server.status, r.progress);
+    const f = planFailure(input, r, r.actions[1], { code: 'image_unavailable', message: 'image "gantry-test/gameserver:1" is not present on this node and could not be pulled: no such host' });
+    w.server.status = applyStatusPatch(w.server.status, f.status);
+    expect(st(w)).toMatchObject({ phase: 'error', message: expect.stringContaining('ensureImage failed: image "gantry-test/gameserver:1" is not present') });
+    expect(cond(w, 'Ready')!.reason).toBe('ImageUnavailable');
+    // the next reconcile (the work queue's back-off) tries again, and succeeds once the image is there
+    expect(types(step(w))).toEqual(['ensureDataDir', 'ensureImage', 'create']);
+    expect(st(w).phase).toBe('stopped');
+  });
+
+  it('an install that failed on a stopped server stays in error until reinstalledAt', () => {
+    const w = world({ state: 'Stopped' });
+    const input = inputOf(w);
+    const r = plan(input);
+    w.server.status = applyStatusPatch(w.server.status, r.progress);
+    w.server.status = applyStatusPatch(w.server.status, planFailure(input, r, r.actions.find((a) => a.type === 'install')!, { message: 'exit 1' }).status);
+    converge(w);
+    expect(w.log).toEqual([]);
+    expect(st(w)).toMatchObject({ phase: 'error', message: 'the install script failed; set spec.reinstalledAt to run it again' });
+    w.server.spec!.reinstalledAt = iso(1000);
+    converge(w);
+    expect(w.log).toEqual(['ensureDataDir', 'ensureImage', 'install', 'ensureImage', 'create']);
+    expect(st(w).phase).toBe('stopped');
   });
 
   it('finalizer conflicts only retry', () => {

@@ -24,7 +24,7 @@
 import type { Condition, DateTime, GameServer, GameServerPhase, GameServerStatus } from '../../../crds/types.ts';
 import type { ContainerSpec, InstallSpec } from '../../../agent/runtime/spec.ts';
 import type { ObservedContainer } from '../../../agent/runtime/events.ts';
-import { isDesiredError, type DesiredResult } from './desired.ts';
+import { isDesiredError, type Desired, type DesiredResult } from './desired.ts';
 import { currentNode, dataDirOf } from '../../../crds/placement.ts';
 
 export const FINALIZER = 'gantry.dev/cleanup';
@@ -48,6 +48,8 @@ export interface PlanEvent {
 export type Action =
   | { type: 'addFinalizer'; finalizer: string }
   | { type: 'removeFinalizer'; finalizer: string }
+  /** Creates the server's data dir on its node (before anything that may fail, so files work at once). */
+  | { type: 'ensureDataDir'; dataDir: string }
   | { type: 'ensureImage'; image: string }
   | { type: 'install'; spec: ContainerSpec; install: InstallSpec }
   /** Creates the container; the agent replaces a stopped container of another spec (recreate). */
@@ -497,60 +499,79 @@ class Planner {
     const d = this.input.desired;
     if (isDesiredError(d)) return;
     const mismatch = !hasContainer || !this.obs || this.st.specHash !== d.hash;
-    if (mismatch) {
-      const recreate = !!this.obs;
-      if (recreate) this.event('Normal', 'Recreating', 're-creating the container with the changed spec');
-      this.actions.push({ type: 'ensureImage', image: d.containerSpec.image });
-      this.actions.push({ type: 'create', spec: d.containerSpec, hash: d.hash, recreate });
-      this.st.specHash = d.hash;
-      this.st.nodeName = this.spec.nodeName;
-      this.setCondition('UpToDate', 'True', 'SpecApplied', undefined);
-    }
+    if (mismatch) this.createActions(d, !!this.obs);
     this.actions.push({ type: 'start' });
     this.ready('starting', 'Starting', 'starting', { type: 'Normal', force: true, message: `starting: ${d.commandLine}` });
   }
 
-  /** Install on first start and on reinstalledAt. Returns true when it planned the install. */
+  /** The data dir (when there is no container yet: it is made first, so files work even if the image is missing), the image, the container. */
+  createActions(d: Desired, recreate: boolean): void {
+    if (recreate) this.event('Normal', 'Recreating', 're-creating the container with the changed spec');
+    if (!this.obs) this.ensureDataDir();
+    this.actions.push({ type: 'ensureImage', image: d.containerSpec.image });
+    this.actions.push({ type: 'create', spec: d.containerSpec, hash: d.hash, recreate });
+    this.st.specHash = d.hash;
+    this.st.nodeName = this.spec.nodeName;
+    this.setCondition('UpToDate', 'True', 'SpecApplied', undefined);
+  }
+
+  ensureDataDir(): void {
+    if (!this.actions.some((a) => a.type === 'ensureDataDir')) this.actions.push({ type: 'ensureDataDir', dataDir: dataDirOf(this.input.server) });
+  }
+
+  /**
+   * Install on the first reconcile once bound (whatever spec.state: a created server's files and
+   * container exist before its first start) and on reinstalledAt. The install script runs when the
+   * template has one; either way the image is made present and the container created. Returns true
+   * when it planned the install.
+   */
   install(): boolean {
     const d = this.input.desired;
     if (isDesiredError(d)) return false;
     const spec = this.spec;
     const reinstall = triggerPending(spec.reinstalledAt, this.st.handledReinstalledAt);
     if (!d.install) {
-      if (reinstall) {
-        this.st.handledReinstalledAt = spec.reinstalledAt;
-        this.event('Normal', 'Installed', 'the template has no install script: nothing to reinstall');
-      }
       this.setCondition('Installed', 'True', 'NoInstallScript', undefined);
-      return false;
-    }
-    const installed = getCondition(this.st, 'Installed');
-    if (!reinstall) {
-      if (this.st.installedAt || installed?.status === 'True') return false;
-      if (installed?.reason === 'InstallFailed') return false;
-      if (this.obs) {
-        // a container exists (adopted, or status was lost): never run the install over its data
-        this.setCondition('Installed', 'True', 'Adopted', 'an existing container was adopted; not installing over its data');
-        return false;
+      // Without a script, installing is: the image present, the container (and data dir) created.
+      if (!reinstall) return false;
+    } else {
+      const installed = getCondition(this.st, 'Installed');
+      if (!reinstall) {
+        if (this.st.installedAt || installed?.status === 'True') return false;
+        if (installed?.reason === 'InstallFailed') return false;
+        if (this.obs) {
+          // a container exists (adopted, or status was lost): never run the install over its data
+          this.setCondition('Installed', 'True', 'Adopted', 'an existing container was adopted; not installing over its data');
+          return false;
+        }
       }
-      if (spec.state !== 'Running') return false;
     }
-    const why = reinstall ? 'reinstalling on request' : 'installing before the first start';
-    this.announce('installing', [['Installed', 'False', 'Installing', why], ['Ready', 'False', 'Installing', why]]);
+    const why = reinstall ? 'reinstalling on request' : spec.state === 'Running' ? 'installing before the first start' : 'installing (the server stays stopped)';
+    const conditions: [string, Condition['status'], string, string?][] = [['Ready', 'False', 'Installing', why]];
+    if (d.install) conditions.unshift(['Installed', 'False', 'Installing', why]);
+    this.announce('installing', conditions);
     if (reinstall) this.st.handledReinstalledAt = spec.reinstalledAt;
     this.event('Normal', 'Installing', why);
     if (this.running) this.actions.push({ type: 'stop', timeoutSeconds: this.stopTimeout() });
-    this.actions.push({ type: 'ensureImage', image: d.install.image });
-    this.actions.push({ type: 'install', spec: d.containerSpec, install: d.install });
-    this.st.installedAt = this.now;
+    if (!this.obs) this.ensureDataDir();
     this.st.nodeName = spec.nodeName;
-    this.setCondition('Installed', 'True', 'Installed', undefined);
-    this.event('Normal', 'Installed', 'the install script finished');
+    if (d.install) {
+      this.actions.push({ type: 'ensureImage', image: d.install.image });
+      this.actions.push({ type: 'install', spec: d.containerSpec, install: d.install });
+      this.st.installedAt = this.now;
+      this.setCondition('Installed', 'True', 'Installed', undefined);
+      this.event('Normal', 'Installed', 'the install script finished');
+    } else if (this.obs && this.st.specHash === d.hash) {
+      // nothing to re-create: the image is still checked (present → a no-op at the agent)
+      this.actions.push({ type: 'ensureImage', image: d.containerSpec.image });
+    }
     if (spec.state === 'Running') {
       // the server starts fresh after the install: a pending restart is satisfied by it
       if (triggerPending(spec.restartedAt, this.st.handledRestartedAt)) this.st.handledRestartedAt = spec.restartedAt;
       this.startActions(!!this.obs);
     } else {
+      if (!this.obs || this.st.specHash !== d.hash) this.createActions(d, !!this.obs);
+      if (!d.install) this.event('Normal', 'Installed', 'the image is present and the container created');
       this.ready('stopped', 'Stopped', undefined);
     }
     return true;
@@ -563,8 +584,13 @@ class Planner {
       this.st.handledRestartedAt = spec.restartedAt;
       this.event('Normal', 'RestartSkipped', 'restart requested while the desired state is Stopped: nothing to restart');
     }
-    if (!isDesiredError(d) && triggerPending(spec.reinstalledAt, this.st.handledReinstalledAt)) {
+    if (!isDesiredError(d)) {
       if (this.install()) return;
+      if (getCondition(this.st, 'Installed')?.reason === 'InstallFailed' && !this.running) {
+        this.message = 'the install script failed; set spec.reinstalledAt to run it again';
+        this.ready('error', 'InstallFailed', this.message);
+        return;
+      }
     }
     if (this.running) {
       this.announce('stopping', [['Ready', 'False', 'Stopping', 'stopping on request']]);
@@ -574,19 +600,21 @@ class Planner {
       return;
     }
     const reason = this.readyReason() === 'Killed' && this.orig.phase === 'stopped' ? 'Killed' : 'Stopped';
-    this.ready('stopped', reason, undefined);
-    if (this.obs && !isDesiredError(d)) {
-      const mismatch = this.st.specHash !== d.hash;
-      if (mismatch) {
-        // stopped: re-create at once, so the next start is quick and the UI shows the new settings
-        this.event('Normal', 'Recreating', 're-creating the stopped container with the changed spec');
-        this.actions.push({ type: 'ensureImage', image: d.containerSpec.image });
-        this.actions.push({ type: 'create', spec: d.containerSpec, hash: d.hash, recreate: true });
-        this.st.specHash = d.hash;
-        this.st.nodeName = spec.nodeName;
-      }
-      this.setCondition('UpToDate', 'True', 'SpecApplied', undefined);
+    if (!this.obs && !isDesiredError(d)) {
+      // Bound but no container (installed or adopted before, the container removed since): create it,
+      // so files, the image and the container exist while the server stays stopped.
+      this.announce('installing', [['Ready', 'False', 'Installing', 'creating the container (the server stays stopped)']]);
+      this.createActions(d, false);
+    } else if (this.obs && !isDesiredError(d) && this.st.specHash !== d.hash) {
+      // stopped: re-create at once, so the next start is quick and the UI shows the new settings
+      this.event('Normal', 'Recreating', 're-creating the stopped container with the changed spec');
+      this.actions.push({ type: 'ensureImage', image: d.containerSpec.image });
+      this.actions.push({ type: 'create', spec: d.containerSpec, hash: d.hash, recreate: true });
+      this.st.specHash = d.hash;
+      this.st.nodeName = spec.nodeName;
     }
+    if (this.obs && !isDesiredError(d)) this.setCondition('UpToDate', 'True', 'SpecApplied', undefined);
+    this.ready('stopped', reason, undefined);
     if (isDesiredError(d)) this.message = d.error.message;
   }
 
@@ -644,6 +672,7 @@ export function plan(input: PlanInput): PlanResult {
 const FAILURE_REASONS: Record<ActionType, string> = {
   addFinalizer: 'FinalizerFailed',
   removeFinalizer: 'FinalizerFailed',
+  ensureDataDir: 'DataDirFailed',
   ensureImage: 'ImageUnavailable',
   install: 'InstallFailed',
   create: 'CreateFailed',

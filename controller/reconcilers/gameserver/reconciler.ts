@@ -163,6 +163,9 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
           }
         }
       }
+      case 'ensureDataDir':
+        await hub.call(nodeName, 'ensureDataDir', { uid, dataDir: action.dataDir });
+        return;
       case 'ensureImage':
         await hub.call(nodeName, 'ensureImage', { image: action.image }, { timeoutMs: PULL_TIMEOUT_MS });
         return;
