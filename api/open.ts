@@ -14,7 +14,7 @@ import type { GameServer } from '../crds/types.ts';
 import { isStoreError } from '../controller/store/errors.ts';
 
 /** The controller's parts are passed through as ApiServices names them; the API's own are opened here. */
-export interface OpenApiOptions extends Pick<ApiServices, 'store' | 'registry' | 'events' | 'log' | 'hub' | 'nodes' | 'metrics' | 'alerts' | 'publicUrl' | 'trustProxy'> {
+export interface OpenApiOptions extends Pick<ApiServices, 'store' | 'registry' | 'events' | 'log' | 'hub' | 'nodes' | 'metrics' | 'alerts' | 'databases' | 'publicUrl' | 'trustProxy'> {
   db: SqliteDb;
   /** Where the signing secret lives (generated on first start). Or pass `secret`. */
   dataDir?: string;
@@ -72,6 +72,7 @@ export async function openApiServices(opts: OpenApiOptions): Promise<ApiServices
     nodes: opts.nodes,
     metrics: opts.metrics,
     alerts: opts.alerts,
+    databases: opts.databases,
     publicUrl: opts.publicUrl,
     trustProxy: opts.trustProxy,
     startedAt: new Date(now()),

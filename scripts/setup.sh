@@ -55,6 +55,8 @@ command -v sftp >/dev/null 2>&1 || pkgs+=(openssh-client)
 command -v sshpass >/dev/null 2>&1 || pkgs+=(sshpass)
 # The kubectl tests drive the real kubectl: Debian's kubernetes-client when none is installed.
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
+# Server databases are tested against a real MariaDB the tests start themselves (loopback, temp datadir).
+command -v mariadb-install-db >/dev/null 2>&1 || pkgs+=(mariadb-server)
 if [ ${#pkgs[@]} -gt 0 ]; then
   t=$(gantry_now)
   gantry_log "packages: installing ${pkgs[*]}"

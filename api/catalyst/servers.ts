@@ -15,9 +15,15 @@ export function serverPhase(s: GameServer): GameServerPhase {
 
 const STOPPED_PHASES: ReadonlySet<GameServerPhase> = new Set(['stopped', 'crashed', 'error', 'suspended']);
 
-/** Stopped now and meant to stay stopped: resources, ports and deletion may change. */
+/**
+ * Stopped now and meant to stay stopped: resources, ports and deletion may change. A server being
+ * installed while meant to stay stopped counts (the game never runs: a change re-creates the
+ * container once the install is done, a deletion waits for it at the agent).
+ */
 export function isStopped(s: GameServer): boolean {
-  return STOPPED_PHASES.has(serverPhase(s)) && (s.spec?.state !== 'Running' || !!s.spec?.suspended);
+  const phase = serverPhase(s);
+  const stays = s.spec?.state !== 'Running' || !!s.spec?.suspended;
+  return stays && (STOPPED_PHASES.has(phase) || phase === 'installing');
 }
 
 export function mustBeStopped(s: GameServer, what: string): void {

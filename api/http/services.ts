@@ -8,6 +8,7 @@ import type { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import type { MetricsHistory } from '../../controller/metrics/history.ts';
 import type { AlertService } from '../../controller/alerts/service.ts';
+import type { DatabaseService } from '../../controller/databases/service.ts';
 import { isStoreError } from '../../controller/store/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { AccountStore } from '../auth/accounts.ts';
@@ -54,6 +55,8 @@ export interface ApiServices {
   metrics?: MetricsHistory;
   /** Fired alerts (embedded/controller mode); routes answer no alerts without it. */
   alerts?: AlertService;
+  /** Database hosts and server databases (embedded/controller mode); the routes answer 503 without it. */
+  databases?: DatabaseService;
   publicUrl?: string;
   trustProxy?: boolean;
   startedAt: Date;

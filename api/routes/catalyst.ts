@@ -16,6 +16,7 @@ import { backupRoutes } from './backups.ts';
 import { taskRoutes } from './tasks.ts';
 import { alertRoutes } from './alerts.ts';
 import { metricsRoutes } from './metrics.ts';
+import { databaseRoutes } from './databases.ts';
 
 const ROUTES: RouteSpec[] = [
   ...authRoutes,
@@ -32,6 +33,7 @@ const ROUTES: RouteSpec[] = [
   ...taskRoutes,
   ...alertRoutes,
   ...metricsRoutes,
+  ...databaseRoutes,
 ];
 
 /** Routes outside the declared list (served by their own modules), documented for completeness. */

@@ -36,6 +36,8 @@ import { AlertService } from '../../controller/alerts/service.ts';
 import { SftpServer } from '../../api/sftp/server.ts';
 import { ServerReaper } from '../../controller/lifecycle/server-reaper.ts';
 import type { GameServer } from '../../crds/types.ts';
+import { DatabaseService } from '../../controller/databases/service.ts';
+import { ServerDatabases } from '../../controller/databases/cleanup.ts';
 
 export interface UpOptions {
   dataDir: string;
@@ -84,6 +86,8 @@ export interface Embedded {
   metrics: MetricsHistory;
   /** Fired alerts: list/get/resolve/bulkResolve/stats. */
   alerts: AlertService;
+  /** Database hosts and server databases. */
+  databases: DatabaseService;
   /** The SFTP server (api/sftp/), when sftpPort asked for one; `sftp.port` is the bound port. */
   sftp?: SftpServer;
   /** Drops per-server state (grants, console buffers, metrics, alerts, sockets) when a server goes. */
@@ -136,14 +140,16 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   hub.on('stats', (_node, samples) => metrics.recordServerStats(samples));
   hub.on('health', (node, health) => metrics.recordNodeHealth(node, health));
   const alerts = await AlertService.open({ db, store, manager, hub, events, log: rootLogger.child({ component: 'alerts' }) });
+  // Server databases: hosts and records in the main database, passwords sealed with DATA_DIR/database-secrets.key.
+  const databases = await DatabaseService.open({ db, dataDir, log: rootLogger.child({ component: 'databases' }) });
   // Per-server state dies with its server, whichever way it was deleted (controller/lifecycle/).
   const reaper = new ServerReaper({ store, informer: manager.informer<GameServer>('GameServer'), log: rootLogger });
-  for (const state of [hub, metrics, alerts]) reaper.register(state);
+  for (const state of [hub, metrics, alerts, new ServerDatabases({ service: databases, events, log: rootLogger.child({ component: 'databases' }) })]) reaper.register(state);
   reaper.start();
   await manager.start();
 
   const apiLog = rootLogger.child({ component: 'api' });
-  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper });
+  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, databases, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
   const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
   const kube: KubeSettings = {};
@@ -236,7 +242,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, sftp, reaper, tls, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, databases, sftp, reaper, tls, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */

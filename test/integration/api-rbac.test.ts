@@ -10,6 +10,7 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import type { RouteSpec } from '../../api/http/route.ts';
+import { DatabaseService } from '../../controller/databases/service.ts';
 import { CATALYST_ROUTES } from '../../api/routes/catalyst.ts';
 import { OWNER_PERMISSIONS, SERVER_PERMISSIONS } from '../../api/rbac/permissions.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
@@ -41,7 +42,8 @@ describe('RBAC: every route × every caller', () => {
 
   beforeAll(async () => {
     env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } });
+    const databases = await DatabaseService.open({ db: env.db, dataDir: env.dir, log: env.log });
+    svc = await apiServicesFor(env, { databases, limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000 } });
     app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
     const admin = await signInAdmin(svc);
     const owner = await signIn(svc, 'owner');
