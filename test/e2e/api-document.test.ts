@@ -19,6 +19,7 @@ import { CATALYST_ROUTES } from '../../api/routes/catalyst.ts';
 import type { RouteSpec } from '../../api/http/route.ts';
 import type { GameNode } from '../../crds/types.ts';
 import { until } from '../helpers/wait.ts';
+import { freePort, startMariaDb, type TestMariaDb } from '../helpers/mariadb.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -74,6 +75,7 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
   let roleId: string;
   let backupId: string;
   let taskId: string;
+  let maria: TestMariaDb;
   const ruleIds: string[] = [];
   const alertIds: string[] = [];
 
@@ -130,6 +132,7 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
 
   afterAll(async () => {
     await gantry?.stop();
+    await maria?.stop();
     const ps = await run('docker', ['ps', '-aq', '--filter', `label=gantry.dev/server-name=${SERVER}`]).catch(() => ({ stdout: '' }));
     for (const id of ps.stdout.split('\n').filter(Boolean)) await run('docker', ['rm', '-f', id]).catch(() => undefined);
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -337,6 +340,11 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
     });
     expectStatus(created, 201);
     expect(created.body).toMatchObject({ success: true, data: { id: SERVER, uuid: expect.any(String), name: SERVER_NAME, status: 'stopped', nodeId: NODE, templateId: 'testgame', allocatedMemoryMb: 128 } });
+    // Bound to the node, it is installed at once (image, data dir, container, script) and stays stopped.
+    await until('installed and stopped', async () => {
+      const d = await server();
+      return d.status === 'stopped' && d.containerId && d.conditions?.some((c: { type: string; status: string }) => c.type === 'Installed' && c.status === 'True');
+    }, 120_000);
 
     const list = await api('GET', `/api/servers?nodeId=${NODE}`);
     expectStatus(list, 200);
@@ -567,6 +575,47 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
     expectStatus(await api('GET', `/api/tasks/${taskId}`), 404);
   });
 
+  it('databases: a host (admin), a server database created, listed, rotated (the old password fails), deleted; a dead host is 503', async () => {
+    maria = await startMariaDb();
+    const host = await api('POST', '/api/admin/database-hosts', { body: { name: 'primary-mysql', host: maria.host, port: maria.port, username: maria.admin.username, password: maria.admin.password } });
+    expectStatus(host, 201);
+    const hostId = host.body.data.id;
+    expect(JSON.stringify(host.body)).not.toContain(maria.admin.password);
+    expect((await api('GET', '/api/admin/database-hosts')).body.data).toEqual([expect.objectContaining({ id: hostId, name: 'primary-mysql', databaseCount: 0 })]);
+    expect((await api('GET', `/api/admin/database-hosts/${hostId}`)).body.data).toMatchObject({ id: hostId, host: maria.host, port: maria.port });
+    expect((await api('POST', `/api/admin/database-hosts/${hostId}/test`)).body.data).toMatchObject({ reachable: true, version: expect.stringContaining('MariaDB') });
+    expectStatus(await api('GET', '/api/admin/database-hosts', { token: user }), 403);
+
+    const created = await api('POST', s('/databases'), { body: { hostId, name: 'server_db' } });
+    expectStatus(created, 201);
+    const db = created.body.data;
+    expect(created.body).toMatchObject({ success: true, data: { id: expect.any(String), name: 'server_db', username: expect.any(String), password: expect.any(String), host: maria.host, port: maria.port, hostId, hostName: 'primary-mysql', createdAt: ISO } });
+    const conn = await maria.connect(db.username, db.password, 'server_db');
+    await conn.query('CREATE TABLE t (id INT)');
+    await conn.end();
+    expect((await api('POST', s('/databases'), { body: { hostId, name: 'server_db' } })).status).toBe(409);
+    const list = await api('GET', s('/databases'));
+    expectStatus(list, 200);
+    expect(list.body.data).toEqual([expect.objectContaining({ id: db.id, name: 'server_db', password: db.password })]);
+    const rotated = await api('POST', s(`/databases/${db.id}/rotate`));
+    expectStatus(rotated, 200);
+    expect(rotated.body.data.password).not.toBe(db.password);
+    await expect(maria.connect(db.username, db.password, 'server_db')).rejects.toThrow(/Access denied/);
+    (await maria.connect(db.username, rotated.body.data.password, 'server_db')).destroy();
+    expect(await api('DELETE', s(`/databases/${db.id}`))).toMatchObject({ status: 200, body: { success: true } });
+    expect(await maria.root('SHOW DATABASES LIKE ?', ['server_db'])).toEqual([]);
+
+    // one kept for the server's deletion to drop; a host nothing listens on answers 503
+    expectStatus(await api('POST', s('/databases'), { body: { hostId, name: 'lobby_stats' } }), 201);
+    const dead = await api('PUT', `/api/admin/database-hosts/${hostId}`, { body: { port: await freePort() } });
+    expect(dead).toMatchObject({ status: 503, body: { statusCode: 503, message: expect.stringContaining('Database host unavailable') } });
+    const spare = await api('POST', '/api/admin/database-hosts', { body: { name: 'spare', host: '127.0.0.1', port: await freePort(), username: 'root', password: 'x', verify: false } });
+    expectStatus(spare, 201);
+    expect((await api('POST', s('/databases'), { body: { hostId: spare.body.data.id, name: 'nowhere' } })).status).toBe(503);
+    expect(await api('DELETE', `/api/admin/database-hosts/${spare.body.data.id}`)).toMatchObject({ status: 200, body: { success: true } });
+    expectStatus(await api('DELETE', `/api/admin/database-hosts/${hostId}`), 409);
+  });
+
   it('alerts: rules CRUD; a real crash opens alerts; list, stats, get, resolve, bulk-resolve', async () => {
     const ruleBody = (name: string) => ({ name, type: 'server_crashed', target: 'server', targetId: SERVER, severity: 'warning', actions: [], cooldownSeconds: 0, enabled: true });
     for (const name of ['Lobby crashed', 'Lobby crashed (pager)']) {
@@ -643,6 +692,8 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
     await until('the server gone', async () => (await api('GET', s())).status === 404, 120_000);
     const ps = await run('docker', ['ps', '-aq', '--filter', `label=gantry.dev/server-name=${SERVER}`]);
     expect(ps.stdout.trim()).toBe('');
+    // its database went with it
+    await until('the server\'s database dropped', async () => (await maria.root<unknown[]>('SHOW DATABASES LIKE ?', ['lobby_stats'])).length === 0);
   }, 180_000);
 
   it('every declared route was called', () => {
