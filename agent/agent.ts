@@ -24,6 +24,7 @@ import { DockerRuntime } from './runtime/docker-runtime.ts';
 import { EventWatcher, type ObservedContainer } from './runtime/events.ts';
 import { HealthReporter } from './runtime/health.ts';
 import { StatsSampler, targetsFromObserved } from './runtime/stats.ts';
+import { PlayerPoller, type QueryFn } from './runtime/players.ts';
 import { ByteStreams } from '../lib/byte-streams.ts';
 import { createFileHandlers } from './files/handlers.ts';
 import type { ArchiveLimits } from './files/archive.ts';
@@ -54,6 +55,8 @@ export interface AgentOptions {
   consoleThrottle?: ThrottleOptions | false;
   /** File manager limits: upload size (default 100 MiB), decompression (agent/files/archive.ts). */
   files?: { maxUploadBytes?: number; archiveLimits?: Partial<ArchiveLimits> };
+  /** Player queries (agent/runtime/players.ts): queries in flight at most (default 8), tick (default 1 s). */
+  players?: { concurrency?: number; tickMs?: number; query?: QueryFn };
 }
 
 export interface AgentEvents {
@@ -69,6 +72,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly watcher: EventWatcher;
   readonly sampler: StatsSampler;
   readonly health: HealthReporter;
+  readonly players: PlayerPoller;
   readonly connection: AgentConnection;
   readonly rpc: RpcDispatcher;
   /** File upload/download streams over the controller connection. */
@@ -106,6 +110,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.watcher = new EventWatcher({ docker: this.docker, scopeLabels: scope, log: this.log.child({ component: 'agent.events' }) });
     this.sampler = new StatsSampler({ docker: this.docker, targets: () => targetsFromObserved(this.watcher.current.values()), onSample: () => {}, log: this.log.child({ component: 'agent.stats' }) });
     this.health = new HealthReporter({ docker: this.docker, dataRoot: this.dataDir, scopeLabels: scope });
+    this.players = new PlayerPoller({
+      ...opts.players,
+      targets: () => [...this.watcher.current.values()].filter((o) => o.state === 'running'),
+      onChange: (samples) => this.connection.sendPlayers(samples),
+      log: this.log.child({ component: 'agent.players' }),
+    });
     this.streams = new ByteStreams({
       control: (msg) => this.connection.sendStreamControl(msg),
       data: (frame) => this.connection.sendStreamData(frame),
@@ -148,7 +158,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     this.connection.on('disconnected', ({ reason }) => this.streams.closeAll(`controller connection lost: ${reason}`));
     this.connection.on('welcome', (w) => this.applySettings(w));
-    this.connection.on('ready', (w) => this.emit('ready', w));
+    this.connection.on('ready', (w) => {
+      // a new connection (or controller) knows nothing yet: the full picture, then changes
+      this.connection.sendPlayers(this.players.current());
+      this.emit('ready', w);
+    });
     this.connection.on('rejected', (r) => {
       this.streams.closeAll(`controller refused this agent: ${r.message}`);
       this.emit('rejected', r);
@@ -185,6 +199,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     this.connection.start();
+    this.players.start();
     this.log.info('agent started', { version: GANTRY_VERSION, panel: this.opts.panel, url: this.connection.url, dataDir: this.dataDir });
   }
 
@@ -203,6 +218,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.statsTimer = undefined;
     this.sampler.stop();
+    this.players.stop();
     this.watcher.stop();
     const running = [...this.watcher.current.values()].filter((o) => o.state === 'running');
     if (this.rpc.pending > 0) {

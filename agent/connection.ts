@@ -43,6 +43,7 @@ import {
 import type { ObservedContainer } from './runtime/events.ts';
 import type { HealthReport } from './runtime/health.ts';
 import type { StatsSample } from './runtime/stats.ts';
+import type { PlayerSample } from './runtime/players.ts';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -275,6 +276,10 @@ export class AgentConnection extends EventEmitter<ConnectionEvents> {
   /** Stats are dropped while not ready (stale samples are worthless). */
   sendStats(samples: StatsSample[]): void {
     if (this.ready && samples.length > 0) this.send({ type: 'stats', samples });
+  }
+
+  sendPlayers(samples: PlayerSample[]): void {
+    if (this.ready && samples.length > 0) this.send({ type: 'players', samples });
   }
 
   sendHealth(health: HealthReport): void {

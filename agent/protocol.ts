@@ -8,9 +8,10 @@ import type { ObservedContainer } from './runtime/events.ts';
 import type { StatsSample } from './runtime/stats.ts';
 import type { HealthReport } from './runtime/health.ts';
 import type { FileEntry } from './files/server-files.ts';
+import type { PlayerSample } from './runtime/players.ts';
 
 // Types the controller and the API read from agent messages, re-exported so they import this file only.
-export type { ContainerSpec, InstallSpec, ObservedContainer, StatsSample, HealthReport, FileEntry };
+export type { ContainerSpec, InstallSpec, ObservedContainer, StatsSample, HealthReport, FileEntry, PlayerSample };
 
 // Typed refusals of the confined file system (agent/files/): the code travels in RPC errors.
 export type FileErrorCode =
@@ -122,6 +123,12 @@ export interface StatsMessage {
   type: 'stats';
   samples: StatsSample[];
 }
+/** agent → controller: player counts that changed (agent/runtime/players.ts); after every connect, all of them.
+ *  Added in protocol 1 without a version bump: a controller that predates it answers `error` and goes on. */
+export interface PlayersMessage {
+  type: 'players';
+  samples: PlayerSample[];
+}
 export interface HealthMessage {
   type: 'health';
   health: HealthReport;
@@ -173,7 +180,7 @@ export interface StreamMessage {
   error?: RpcErrorBody;
 }
 
-export type AgentMessage = HelloMessage | SnapshotMessage | ContainerMessage | StatsMessage | HealthMessage | ConsoleMessage | PingMessage | PongMessage | ResponseMessage | ErrorMessage | StreamMessage;
+export type AgentMessage = HelloMessage | SnapshotMessage | ContainerMessage | StatsMessage | PlayersMessage | HealthMessage | ConsoleMessage | PingMessage | PongMessage | ResponseMessage | ErrorMessage | StreamMessage;
 export type ControllerMessage = WelcomeMessage | RequestMessage | PingMessage | PongMessage | ErrorMessage | StreamMessage;
 
 // ---------------------------------------------------------------------------------------------
@@ -396,6 +403,28 @@ const AGENT_SCHEMAS: Record<AgentMessage['type'], object> = {
   snapshot: obj({ type: { const: 'snapshot' }, containers: { type: 'array', items: observed } }, ['type', 'containers']),
   container: obj({ type: { const: 'container' }, container: observed }, ['type', 'container']),
   stats: obj({ type: { const: 'stats' }, samples: { type: 'array', items: obj({ uid, time: { type: 'number' } }, ['uid', 'time'], true) } }, ['type', 'samples']),
+  players: obj(
+    {
+      type: { const: 'players' },
+      samples: {
+        type: 'array',
+        maxItems: 10_000,
+        items: obj(
+          {
+            uid,
+            time: { type: 'number' },
+            online: { type: 'integer', minimum: 0 },
+            max: { type: 'integer', minimum: 0 },
+            names: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 128 } },
+            error: { type: 'string', maxLength: 1024 },
+          },
+          ['uid', 'time', 'online', 'max'],
+          true,
+        ),
+      },
+    },
+    ['type', 'samples'],
+  ),
   health: obj({ type: { const: 'health' }, health }, ['type', 'health']),
   console: obj({ type: { const: 'console' }, uid, lines: { type: 'array', items: consoleLine } }, ['type', 'uid', 'lines']),
   ping: obj({ type: { const: 'ping' }, ts: { type: 'number' } }, ['type', 'ts']),

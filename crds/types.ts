@@ -95,7 +95,30 @@ export interface ServerTemplateSpec {
   configFiles?: ConfigFile[];
   /** default: {memoryMb: 1024, cpuCores: 1, diskMb: 10240}; what servers get for a limit they leave out. */
   resources?: ResourceLimits;
+  /** How the agent queries a running server for its players (status.players). */
+  query?: ServerQuery;
   features?: string[];
+}
+
+export interface ServerQuery {
+  /** `minecraft` (server list ping), `source` (A2S), or a gamedig game id / `protocol-<name>`. */
+  type: string;
+  /** Container port to query; default the primary port. */
+  port?: number;
+  /** Which binding of that port; default UDP for source, else TCP. */
+  protocol?: Protocol;
+  /** default 30 */
+  intervalSeconds?: number;
+  /** default 5 */
+  timeoutSeconds?: number;
+}
+
+export interface PlayerCount {
+  online: number;
+  max: number;
+  names?: string[];
+  updatedAt: DateTime;
+  error?: string;
 }
 
 export interface ServerTemplateStatus {
@@ -180,6 +203,8 @@ export interface GameServerStatus {
   handledReinstalledAt?: DateTime;
   handledCrashCountResetAt?: DateTime;
   installedAt?: DateTime;
+  /** Players online from the agent's query (templates with `query`), while running. */
+  players?: PlayerCount;
   specHash?: string;
   message?: string;
 }

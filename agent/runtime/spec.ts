@@ -64,7 +64,14 @@ export interface ContainerSpec {
   stopTimeoutSeconds?: number;
   /** Optional user[:group] the process runs as (default: the image's USER). */
   user?: string;
+  /** Player queries of the running server (agent/runtime/players.ts), kept in a label so an adopted container is still queried. */
+  query?: QuerySpec;
 }
+
+/** Where and how the agent queries a server for its players; `error` when the template's query cannot be resolved (reported as the players error). */
+export type QuerySpec =
+  | { type: string; host: string; port: number; intervalSeconds: number; timeoutSeconds: number }
+  | { error: string };
 
 /** Node-level policy: agent configuration, never part of a server spec. */
 export interface RuntimePolicy {
@@ -113,6 +120,7 @@ export const LABEL_STOP = 'gantry.dev/stop';
 export const LABEL_STOP_TIMEOUT = 'gantry.dev/stop-timeout';
 export const LABEL_DATA_DIR = 'gantry.dev/data-dir';
 export const LABEL_DISK_MB = 'gantry.dev/disk-mb';
+export const LABEL_QUERY = 'gantry.dev/query';
 
 const MiB = 1024 * 1024;
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 30;
@@ -158,6 +166,14 @@ export function validateSpec(spec: ContainerSpec): void {
     need(!seen.has(key), f, `duplicate port ${key}`);
     seen.add(key);
   });
+  if (spec.query && !('error' in spec.query)) {
+    const q = spec.query;
+    need(/^[a-z0-9][a-z0-9_-]{0,63}$/.test(q.type), 'query.type', 'must be a gamedig type (lowercase letters, digits, - and _)');
+    need(typeof q.host === 'string' && /^[A-Za-z0-9.:_-]{1,253}$/.test(q.host), 'query.host', 'must be a host name or IP address');
+    need(Number.isInteger(q.port) && q.port > 0 && q.port < 65536, 'query.port', 'must be 1-65535');
+    need(Number.isInteger(q.intervalSeconds) && q.intervalSeconds >= 1, 'query.intervalSeconds', 'must be a positive integer');
+    need(Number.isInteger(q.timeoutSeconds) && q.timeoutSeconds >= 1, 'query.timeoutSeconds', 'must be a positive integer');
+  }
   if (spec.stop) {
     need(spec.stop.type === 'command' || spec.stop.type === 'signal', 'stop.type', 'must be command or signal');
     if (spec.stop.type === 'signal') need(SIGNAL_RE.test(spec.stop.value), 'stop.value', 'must be a signal name like SIGTERM');
@@ -234,6 +250,7 @@ export function toCreateOptions(spec: ContainerSpec, policy: RuntimePolicy = DEF
     [LABEL_DATA_DIR]: spec.dataDir,
   };
   if (spec.diskMb) labels[LABEL_DISK_MB] = String(spec.diskMb);
+  if (spec.query) labels[LABEL_QUERY] = canonicalJson(spec.query);
   const opts: Docker.ContainerCreateOptions = {
     name: containerName(spec, policy),
     Image: spec.image,

@@ -117,6 +117,8 @@ export function toCatalystServer(s: GameServer, view: ServerView = {}): Record<s
     containerName: container?.containerName ?? null,
     cpuUsage: usage.cpuUsage,
     memoryUsageMb: usage.memoryUsageMb,
+    // Gantry's extension: players online from the agent's query (templates with `query`), null when not known.
+    players: st.players ? { ...st.players } : null,
     crashCount: st.crashCount ?? 0,
     lastCrashAt: st.lastCrashAt ?? null,
     restartPolicy: spec.restartPolicy?.policy ?? 'on-failure',

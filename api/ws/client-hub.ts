@@ -47,13 +47,15 @@ export const WS_CLOSE = {
   goingAway: 1001,
 } as const;
 
-export type ClientEvent = 'server_log' | 'server_state_update' | 'resource_stats';
-export const CLIENT_EVENTS: readonly ClientEvent[] = ['server_log', 'server_state_update', 'resource_stats'];
+/** Catalyst's three events, and Gantry's server_players_update (status.players changed). */
+export type ClientEvent = 'server_log' | 'server_state_update' | 'resource_stats' | 'server_players_update';
+export const CLIENT_EVENTS: readonly ClientEvent[] = ['server_log', 'server_state_update', 'resource_stats', 'server_players_update'];
 /** What each event needs on the server. */
 const EVENT_PERMISSION: Record<ClientEvent, string> = {
   server_log: 'server.logs.read',
   server_state_update: 'server.read',
   resource_stats: 'server.read',
+  server_players_update: 'server.read',
 };
 
 export interface ClientSocketLimits {
@@ -593,12 +595,24 @@ export class ClientSockets implements PerServerState {
     if (!set || set.size === 0) return;
     // Ownership can change in an update: whoever lost the server loses the stream now.
     for (const c of [...set]) this.recheck(c, serverId);
+    this.pushPlayers(serverId, before, after);
     const previousState = before.status?.phase ?? null;
     const state = after.status?.phase ?? null;
     if (previousState === state) return;
     const frame = Buffer.from(JSON.stringify({ type: 'server_state_update', serverId, state, previousState, timestamp: new Date(this.svc.now()).toISOString() }));
     for (const c of this.subscribers.get(serverId) ?? []) {
       if (c.subs.get(serverId)?.events.has('server_state_update')) this.sendRaw(c, frame);
+    }
+  }
+
+  /** status.players changed (the controller writes it only on a change): `{online, max, names?, updatedAt, error?}`, null when no longer known. */
+  private pushPlayers(serverId: string, before: GameServer, after: GameServer): void {
+    const a = before.status?.players;
+    const b = after.status?.players;
+    if (JSON.stringify(a ?? null) === JSON.stringify(b ?? null)) return;
+    const frame = Buffer.from(JSON.stringify({ type: 'server_players_update', serverId, players: b ?? null, timestamp: new Date(this.svc.now()).toISOString() }));
+    for (const c of this.subscribers.get(serverId) ?? []) {
+      if (c.subs.get(serverId)?.events.has('server_players_update')) this.sendRaw(c, frame);
     }
   }
 

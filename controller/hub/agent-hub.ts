@@ -34,6 +34,7 @@ import {
 import type { ObservedContainer } from '../../agent/runtime/events.ts';
 import type { HealthReport } from '../../agent/runtime/health.ts';
 import type { StatsSample } from '../../agent/runtime/stats.ts';
+import type { PlayerSample } from '../../agent/runtime/players.ts';
 import { rootLogger, type Logger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import type { CredentialsRevoked, NodeAuthenticator } from '../nodes/enrollment.ts';
@@ -102,6 +103,8 @@ export interface AgentHubEvents {
   /** A container appeared, changed or went (state `removed`), from a snapshot or a container message. */
   containerChanged: [nodeName: string, container: ObservedContainer];
   stats: [nodeName: string, samples: StatsSample[]];
+  /** Player counts that changed (the agent sends only changes, and everything after a connect). */
+  players: [nodeName: string, samples: PlayerSample[]];
   console: [nodeName: string, uid: string, lines: ConsoleLine[]];
   health: [nodeName: string, health: HealthReport];
 }
@@ -361,6 +364,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
     state.protocolVersion = msg.protocolVersion;
     state.health = msg.health;
     state.synced = false;
+    // the agent sends every player count right after welcome: nothing of the last connection is kept
+    state.players.clear();
 
     this.send(conn, {
       type: 'welcome',
@@ -396,6 +401,11 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
           if (state.stats.has(s.uid) || state.stats.size < this.maxTrackedServers) state.stats.set(s.uid, s);
         }
         return this.fire('stats', conn.nodeName, msg.samples);
+      case 'players':
+        for (const p of msg.samples) {
+          if (state.players.has(p.uid) || state.players.size < this.maxTrackedServers) state.players.set(p.uid, p);
+        }
+        return this.fire('players', conn.nodeName, msg.samples);
       case 'health':
         state.health = msg.health;
         this.status?.health(conn.nodeName, conn.nodeUid, msg.health);
@@ -438,6 +448,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
       if (!next.has(uid)) {
         changed.push({ ...old, state: 'removed', ports: [] });
         state.stats.delete(uid);
+        state.players.delete(uid);
       }
     }
     state.containers = next;
@@ -451,6 +462,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
     if (c.state === 'removed') {
       state.containers.delete(c.uid);
       state.stats.delete(c.uid);
+      state.players.delete(c.uid);
     } else {
       if (sameContainer(prev, c)) return;
       state.containers.set(c.uid, c);
@@ -640,6 +652,11 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
 
   container(nodeName: string, uid: string): ObservedContainer | undefined {
     return this.nodeStates.get(nodeName)?.containers.get(uid);
+  }
+
+  /** The latest player count the node's agent reported for a server (a running server with a query). */
+  players(nodeName: string, uid: string): PlayerSample | undefined {
+    return this.nodeStates.get(nodeName)?.players.get(uid);
   }
 
   latestStats(nodeName: string, uid: string): StatsSample | undefined {

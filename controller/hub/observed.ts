@@ -3,6 +3,7 @@ import type { ConsoleLine } from '../../agent/protocol.ts';
 import type { ObservedContainer } from '../../agent/runtime/events.ts';
 import type { HealthReport } from '../../agent/runtime/health.ts';
 import type { StatsSample } from '../../agent/runtime/stats.ts';
+import type { PlayerSample } from '../../agent/runtime/players.ts';
 
 /** A bounded FIFO of console lines: the newest `capacity` lines of one server. */
 export class ConsoleRing {
@@ -61,6 +62,8 @@ export interface NodeObserved {
   containers: ReadonlyMap<string, ObservedContainer>;
   /** The latest sample per server uid. */
   stats: ReadonlyMap<string, StatsSample>;
+  /** The latest player count per server uid (servers with a query). */
+  players: ReadonlyMap<string, PlayerSample>;
   /** Console history per server uid (bounded). */
   console: ReadonlyMap<string, ConsoleRing>;
 }
@@ -69,11 +72,12 @@ export interface NodeObserved {
 export interface NodeState extends NodeObserved {
   containers: Map<string, ObservedContainer>;
   stats: Map<string, StatsSample>;
+  players: Map<string, PlayerSample>;
   console: Map<string, ConsoleRing>;
 }
 
 export function newNodeState(nodeName: string, nodeUid: string): NodeState {
-  return { nodeName, nodeUid, connected: false, synced: false, containers: new Map(), stats: new Map(), console: new Map() };
+  return { nodeName, nodeUid, connected: false, synced: false, containers: new Map(), stats: new Map(), players: new Map(), console: new Map() };
 }
 
 /** Cheap change test for observed containers (the agent re-reports unchanged ones after a resync). */

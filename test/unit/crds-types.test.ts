@@ -34,6 +34,7 @@ const serverTemplate: Sample<ServerTemplate> = {
     environment: { EULA: 'TRUE' },
     configFiles: [{ path: 'server.properties', parser: 'properties', replace: { 'server-port': '{{SERVER_PORT}}' } }],
     resources: { memoryMb: 2048, cpuCores: 2, diskMb: 10240, pidsLimit: 512 },
+    query: { type: 'minecraft', port: 25565, protocol: 'TCP', intervalSeconds: 30, timeoutSeconds: 5 },
     features: ['eula', 'java_version'],
   },
   status: { observedGeneration: 1, conditions: [condition] },
@@ -54,6 +55,7 @@ const gameServer: Sample<GameServer> = {
     ports: [{ name: 'game', containerPort: 25565, hostPort: 25565, protocol: 'TCP', primary: true }],
     crashCount: 0, lastCrashAt: T, exitCode: 0, oomKilled: false, startedAt: T, handledRestartedAt: T, handledKilledAt: T,
     handledReinstalledAt: T, handledCrashCountResetAt: T, installedAt: T, specHash: 'sha256:0f', message: 'running',
+    players: { online: 3, max: 20, names: ['alice'], updatedAt: T, error: 'timed out' },
   },
 };
 

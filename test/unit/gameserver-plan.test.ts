@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GameNode, GameServer, GameServerSpec, GameServerStatus, ServerTemplate } from '../../crds/types.ts';
 import type { ObservedContainer } from '../../agent/runtime/events.ts';
+import type { PlayerSample } from '../../agent/runtime/players.ts';
 import { resolveDesired, type DesiredResult } from '../../controller/reconcilers/gameserver/desired.ts';
 import {
   applyStatusPatch, crashBackoffMs, FINALIZER, getCondition, plan, planFailure, triggerPending,
@@ -53,6 +54,8 @@ interface World {
   crashOnStart?: { code: number; oom?: boolean };
   seq: number;
   log: Action['type'][];
+  /** the agent's latest player count */
+  players?: PlayerSample;
 }
 
 function world(spec: Partial<GameServerSpec> = {}, over: Partial<World> = {}): World {
@@ -62,7 +65,7 @@ function world(spec: Partial<GameServerSpec> = {}, over: Partial<World> = {}): W
 const desiredOf = (w: World): DesiredResult => resolveDesired(w.server, w.tmpl, node);
 
 function inputOf(w: World): PlanInput {
-  return { server: w.server, desired: desiredOf(w), observed: w.observed, nodeConnected: w.nodeConnected, now: at(w.nowMs), recentConsoleMatchedReady: w.ready };
+  return { server: w.server, desired: desiredOf(w), observed: w.observed, nodeConnected: w.nodeConnected, now: at(w.nowMs), recentConsoleMatchedReady: w.ready, players: w.players };
 }
 
 function simulate(w: World, a: Action): void {
@@ -1062,5 +1065,48 @@ describe('gameserver plan: idempotence over the settled states', () => {
     step(w);
     const r = step(w); // records the exit of the stopped container
     expect(Object.keys(r.status).sort()).toEqual(['exitCode']);
+  });
+});
+
+describe('gameserver plan: player counts (status.players)', () => {
+  const sample = (over: Partial<PlayerSample> = {}): PlayerSample => ({ uid: UID, time: T0 + 1000, online: 3, max: 20, names: ['alice', 'bob', 'carol'], ...over });
+
+  it('published while running; the same answer from a later query is no status write; a change is one', () => {
+    const w = runningWorld();
+    w.players = sample();
+    let r = step(w);
+    expect(r.status.players).toEqual({ online: 3, max: 20, names: ['alice', 'bob', 'carol'], updatedAt: iso(1000) });
+    expect(r.actions).toEqual([]);
+    w.players = sample({ time: T0 + 31_000 });
+    expectSettled(w);
+    w.players = sample({ time: T0 + 61_000, online: 2, names: ['alice', 'carol'] });
+    r = step(w);
+    expect(r.status).toEqual({ players: { online: 2, max: 20, names: ['alice', 'carol'], updatedAt: iso(61_000) } });
+    expectSettled(w);
+  });
+
+  it('a failing query keeps the last counts and says why; success clears the error', () => {
+    const w = runningWorld();
+    w.players = sample();
+    step(w);
+    w.players = sample({ time: T0 + 31_000, error: 'connect ECONNREFUSED 127.0.0.1:27001' });
+    expect(step(w).status.players).toMatchObject({ online: 3, error: 'connect ECONNREFUSED 127.0.0.1:27001' });
+    w.players = sample({ time: T0 + 61_000 });
+    expect(step(w).status.players).not.toHaveProperty('error');
+  });
+
+  it('gone when the server stops, is stopped by this plan, or the agent has no count', () => {
+    const w = runningWorld();
+    w.players = sample();
+    step(w);
+    w.server.spec!.state = 'Stopped';
+    const r = step(w);
+    expect(types(r)).toEqual(['stop']);
+    expect(r.status.players).toBeNull();
+    const w2 = runningWorld();
+    w2.players = sample();
+    step(w2);
+    w2.players = undefined;
+    expect(step(w2).status.players).toBeNull();
   });
 });

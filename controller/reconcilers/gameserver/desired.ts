@@ -25,8 +25,8 @@
 //     CONTROLLER's hash, recorded in status.specHash when a create is issued; the agent's own label
 //     hash (observed.specHash) depends on node policy and the absolute data dir, so it is not compared.
 import { createHash } from 'node:crypto';
-import type { GameNode, GameServer, ServerPort, ServerTemplate } from '../../../crds/types.ts';
-import type { ContainerSpec, InstallSpec, PortSpec, StopSpec } from '../../../agent/runtime/spec.ts';
+import type { GameNode, GameServer, ServerPort, ServerQuery, ServerTemplate } from '../../../crds/types.ts';
+import type { ContainerSpec, InstallSpec, PortSpec, QuerySpec, StopSpec } from '../../../agent/runtime/spec.ts';
 import { resolveStart, TemplateError } from '../../../agent/template.ts';
 import { canonicalJson } from '../../../lib/canonical-json.ts';
 import { dataDirOf } from '../../../crds/placement.ts';
@@ -176,6 +176,7 @@ export function resolveDesired(server: GameServer, template: ServerTemplate | un
     stopTimeoutSeconds: spec.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS,
   };
   if (pidsLimit !== undefined) containerSpec.pidsLimit = pidsLimit;
+  if (t.query) containerSpec.query = queryTarget(t.query, ports, networkMode, bindAddress);
 
   let install: InstallSpec | undefined;
   if (t.install) {
@@ -191,6 +192,36 @@ export function resolveDesired(server: GameServer, template: ServerTemplate | un
   if (readyPattern) out.readyPattern = readyPattern;
   if (address) out.address = address;
   return out;
+}
+
+export const DEFAULT_QUERY_INTERVAL_SECONDS = 30;
+export const DEFAULT_QUERY_TIMEOUT_SECONDS = 5;
+/** Short names for the two protocols most games speak; anything else is passed to gamedig as it is. */
+const QUERY_ALIASES: Record<string, { type: string; protocol: 'TCP' | 'UDP' }> = {
+  minecraft: { type: 'protocol-minecraftvanilla', protocol: 'TCP' },
+  source: { type: 'protocol-valve', protocol: 'UDP' },
+};
+
+/**
+ * Where the agent on the node reaches the server's query port: the host port of that binding on the
+ * node's bind address (loopback when it binds every address), or the port itself with host networking.
+ * A query that cannot be resolved is not a reason to keep the server from running: it travels as
+ * `{error}` and shows up as status.players.error.
+ */
+export function queryTarget(q: ServerQuery, ports: ServerPort[], networkMode: string, bindAddress: string): QuerySpec {
+  const alias = QUERY_ALIASES[q.type];
+  const type = alias?.type ?? q.type;
+  const containerPort = q.port ?? ports.find((p) => p.primary)?.containerPort;
+  if (containerPort === undefined) return { error: 'the template has a query section but the server has no ports to query' };
+  if (networkMode === 'none') return { error: 'networkMode none: the server has no network to query' };
+  const wanted = q.protocol ?? alias?.protocol ?? 'TCP';
+  const candidates = ports.filter((p) => p.containerPort === containerPort);
+  const binding = candidates.find((p) => (p.protocol ?? 'TCP') === wanted) ?? candidates[0];
+  if (!binding) return { error: `query port ${containerPort} is not one of the server's ports (${ports.map((p) => `${p.containerPort}/${p.protocol ?? 'TCP'}`).join(', ') || 'none'})` };
+  const port = networkMode === 'host' ? (binding.hostPort || binding.containerPort) : binding.hostPort;
+  if (!port) return { error: `query port ${containerPort} has no host port` };
+  const host = bindAddress === '0.0.0.0' || bindAddress === '::' || bindAddress === '' ? '127.0.0.1' : bindAddress;
+  return { type, host, port, intervalSeconds: q.intervalSeconds ?? DEFAULT_QUERY_INTERVAL_SECONDS, timeoutSeconds: q.timeoutSeconds ?? DEFAULT_QUERY_TIMEOUT_SECONDS };
 }
 
 /** sha256 (first 16 hex) of the canonical JSON (sorted keys, undefined dropped) of a container spec. */

@@ -24,6 +24,7 @@
 import type { Condition, DateTime, GameServer, GameServerPhase, GameServerStatus } from '../../../crds/types.ts';
 import type { ContainerSpec, InstallSpec } from '../../../agent/runtime/spec.ts';
 import type { ObservedContainer } from '../../../agent/runtime/events.ts';
+import type { PlayerSample } from '../../../agent/runtime/players.ts';
 import { isDesiredError, type Desired, type DesiredResult } from './desired.ts';
 import { currentNode, dataDirOf } from '../../../crds/placement.ts';
 
@@ -70,6 +71,8 @@ export interface PlanInput {
   now: Date;
   /** The ready pattern matched a console line since the observed container (run) started. */
   recentConsoleMatchedReady?: boolean;
+  /** The agent's latest player count of this server (templates with a query). */
+  players?: PlayerSample;
 }
 
 export interface PlanResult {
@@ -272,6 +275,23 @@ class Planner {
     this.evaluated = true;
     this.observe();
     this.decide();
+    this.publishPlayers();
+  }
+
+  /**
+   * status.players while the server runs (absent otherwise). Rewritten only when the count, the
+   * names or the error change: a new query with the same answer is not a status write.
+   */
+  publishPlayers(): void {
+    const p = this.input.players;
+    const ending = this.actions.some((a) => a.type === 'stop' || a.type === 'kill' || a.type === 'remove');
+    if (!p || !this.running || ending) {
+      delete this.st.players;
+      return;
+    }
+    const prev = this.st.players;
+    if (prev && prev.online === p.online && prev.max === p.max && same(prev.names, p.names) && prev.error === p.error) return;
+    this.st.players = { online: p.online, max: p.max, ...(p.names?.length ? { names: [...p.names] } : {}), updatedAt: new Date(p.time).toISOString(), ...(p.error ? { error: p.error } : {}) };
   }
 
   /** Brings status in line with the observed container: id, run, exit accounting. */

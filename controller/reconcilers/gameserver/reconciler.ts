@@ -94,6 +94,7 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
         nodeConnected,
         now: new Date(),
         recentConsoleMatchedReady: readyPattern ? ready.matchedSince(uid, observed?.startedAt) : undefined,
+        players: nodeConnected && nodeName ? hub.players(nodeName, uid) : undefined,
       };
       const result = plan(input);
 
@@ -229,6 +230,13 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
   hub.on('containerChanged', (_node: string, c: ObservedContainer) => {
     const s = serverByUid(c.uid);
     if (s) controller.enqueue(keyOf(s));
+  });
+  // The agent sends only counts that changed: each one is worth a look (and at most one status write).
+  hub.on('players', (_node: string, samples) => {
+    for (const p of samples) {
+      const s = serverByUid(p.uid);
+      if (s) controller.enqueue(keyOf(s));
+    }
   });
   hub.on('snapshot', (node: string) => serversOn(node).forEach((k) => controller.enqueue(k)));
   hub.on('nodeConnected', (node: string) => serversOn(node).forEach((k) => controller.enqueue(k)));
