@@ -10,6 +10,8 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   files: () => import('./files.ts'),
   'api-files': () => import('./api-files.ts'),
   kube: () => import('./kube.ts'),
+  players: () => import('./players.ts'),
+  databases: () => import('./databases.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -41,4 +41,20 @@ describe('agent protocol parsing', () => {
     expect(checkRequest(req('kill', { uid: 'u', signal: 'KILL; rm -rf /' }))?.code).toBe('invalid_params');
     expect(checkRequest(req('sendCommand', { uid: 'u', line: 'say hi' }))).toBeUndefined();
   });
+
+  it('players messages: counts and names validated, bounded', () => {
+    const msg = (samples: unknown) => parseAgentMessage(JSON.stringify({ type: 'players', samples }));
+    expect(msg([{ uid: 'u', time: 1, online: 3, max: 20, names: ['alice'] }, { uid: 'v', time: 1, online: 0, max: 0, error: 'timed out' }]).ok).toBe(true);
+    expect(msg([{ uid: 'u', time: 1, online: -1, max: 20 }]).ok).toBe(false);
+    expect(msg([{ uid: 'u', time: 1, online: 1 }]).ok).toBe(false);
+    expect(msg([{ uid: 'u', time: 1, online: 1, max: 2, names: Array(101).fill('x') }]).ok).toBe(false);
+    expect(msg([{ uid: 'u', time: 1, online: 1, max: 2, names: ['x'.repeat(129)] }]).ok).toBe(false);
+  });
+
+  it('ensureDataDir needs the uid and a data dir', () => {
+    const req = (params: unknown) => ({ type: 'request', id: '1', method: 'ensureDataDir', params }) as unknown as RequestMessage;
+    expect(checkRequest(req({ uid: 'u', dataDir: 'default/mc' }))).toBeUndefined();
+    expect(checkRequest(req({ uid: 'u' }))?.code).toBe('invalid_params');
+    expect(checkRequest(req({ uid: 'u', dataDir: '' }))?.code).toBe('invalid_params');
+  });
 });
