@@ -2,8 +2,7 @@
 // accepts, so a websocket, SFTP or download token is never accepted as an access token, or the other
 // way round. Refresh tokens and API keys are not JWTs at all (opaque, stored hashed: see accounts.ts).
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { loadOrCreateKeyFile } from '../../lib/key-file.ts';
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import { ApiError } from '../http/errors.ts';
 
@@ -27,28 +26,8 @@ const ALG = 'HS256';
 export const SECRET_FILE = 'jwt-secret';
 
 /** The signing secret: generated on first start, kept 0600 in the data dir. */
-export async function loadOrCreateSecret(dataDir: string): Promise<Uint8Array> {
-  const file = path.join(dataDir, SECRET_FILE);
-  try {
-    const hex = (await readFile(file, 'utf8')).trim();
-    if (!/^[0-9a-f]{64,}$/.test(hex)) throw new Error(`${file} does not hold a hex secret of at least 32 bytes; delete it to generate a new one (every token is then invalidated)`);
-    return Buffer.from(hex, 'hex');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const secret = randomBytes(32);
-  // 'wx': two processes racing cannot both write; the loser reads the winner's.
-  try {
-    const fh = await open(file, 'wx', 0o600);
-    await fh.writeFile(secret.toString('hex') + '\n');
-    await fh.sync();
-    await fh.close();
-    return secret;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateSecret(dataDir);
-    throw err;
-  }
+export function loadOrCreateSecret(dataDir: string): Promise<Uint8Array> {
+  return loadOrCreateKeyFile(dataDir, SECRET_FILE, { bytes: 32, damaged: 'delete it to generate a new one (every token is then invalidated)' });
 }
 
 export interface TokenServiceOptions {

@@ -4,8 +4,7 @@
 // (0600), generated on first start; losing it makes the stored passwords unreadable (the databases on
 // the hosts are unharmed: rotate the passwords), so it belongs in backups of the data dir.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { loadOrCreateKeyFile } from '../../lib/key-file.ts';
 
 export const SECRETS_KEY_FILE = 'database-secrets.key';
 const VERSION = 'v1';
@@ -17,27 +16,7 @@ export class SecretBox {
 
   /** Reads DATA_DIR/database-secrets.key, creating it (0600) on first start. */
   static async open(dataDir: string): Promise<SecretBox> {
-    const file = path.join(dataDir, SECRETS_KEY_FILE);
-    try {
-      const hex = (await readFile(file, 'utf8')).trim();
-      if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`${file} does not hold a 32-byte hex key; restore it from a backup (without it the stored database passwords cannot be read)`);
-      return new SecretBox(Buffer.from(hex, 'hex'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    const key = randomBytes(32);
-    try {
-      // 'wx': of two processes racing, the loser reads the winner's key.
-      const fh = await open(file, 'wx', 0o600);
-      await fh.writeFile(key.toString('hex') + '\n');
-      await fh.sync();
-      await fh.close();
-      return new SecretBox(key);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return SecretBox.open(dataDir);
-      throw err;
-    }
+    return new SecretBox(await loadOrCreateKeyFile(dataDir, SECRETS_KEY_FILE, { bytes: 32, exact: true, damaged: 'restore it from a backup (without it the stored database passwords cannot be read)' }));
   }
 
   /** `v1.<iv>.<tag>.<ciphertext>` (base64url), bound to `context` (the row it belongs to). */
