@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { CATALYST_ROUTES } from '../../api/routes/catalyst.ts';
+import { DatabaseService } from '../../controller/databases/service.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
 import { apiServicesFor, signIn, signInAdmin } from '../helpers/api.ts';
 
@@ -57,7 +58,8 @@ describe('garbage at every route', () => {
 
   beforeAll(async () => {
     env = await openTestEnv();
-    svc = await apiServicesFor(env, { limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000, maxBodyBytes: 64 * 1024 } });
+    const databases = await DatabaseService.open({ db: env.db, dataDir: env.dir, log: env.log });
+    svc = await apiServicesFor(env, { databases, limits: { authPerMinute: 1_000_000, userPerMinute: 1_000_000, maxBodyBytes: 64 * 1024 } });
     app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
     const admin = await signInAdmin(svc);
     const owner = await signIn(svc, 'owner');
