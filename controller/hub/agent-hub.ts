@@ -672,7 +672,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
   // of the same name (another uid anyway) never shows them and the memory is freed at once.
   knownServerUids(): string[] {
     const uids = new Set<string>();
-    for (const st of this.nodeStates.values()) for (const m of [st.console, st.stats]) for (const uid of m.keys()) uids.add(uid);
+    for (const st of this.nodeStates.values()) for (const m of [st.console, st.stats, st.players]) for (const uid of m.keys()) uids.add(uid);
     return [...uids];
   }
 
@@ -683,6 +683,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
         if (st.containers.has(uid)) continue;
         st.console.delete(uid);
         st.stats.delete(uid);
+        st.players.delete(uid);
       }
     }
   }
