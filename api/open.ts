@@ -10,6 +10,8 @@ import { RateLimiter } from './http/rate-limit.ts';
 import { DEFAULT_LIMITS, ServerDirectory, type ApiLimits, type ApiServices } from './http/services.ts';
 import { Manager, type InformerSource } from '../controller/runtime/controller.ts';
 import { ServerReaper } from '../controller/lifecycle/server-reaper.ts';
+import { Operations } from '../controller/operations/index.ts';
+import { realClock } from '../controller/runtime/workqueue.ts';
 import type { GameServer } from '../crds/types.ts';
 import { isStoreError } from '../controller/store/errors.ts';
 
@@ -28,6 +30,8 @@ export interface OpenApiOptions extends Pick<ApiServices, 'store' | 'registry' |
   informers?: InformerSource;
   /** The server reaper of the process (started by its owner). Default: one over `informers`, started here. */
   reaper?: ServerReaper;
+  /** The operations layer (shared with the schedule controller). Default: one over `informers`. */
+  ops?: Operations;
 }
 
 export async function openApiServices(opts: OpenApiOptions): Promise<ApiServices> {
@@ -68,6 +72,7 @@ export async function openApiServices(opts: OpenApiOptions): Promise<ApiServices
     servers: new ServerDirectory(opts.store, namespace),
     informers,
     reaper,
+    ops: opts.ops ?? new Operations({ store: opts.store, informers, hub: opts.hub, reaper, clock: { ...realClock, now } }),
     hub: opts.hub,
     nodes: opts.nodes,
     metrics: opts.metrics,

@@ -1,8 +1,8 @@
 // Small helpers shared by the Catalyst mappings: ids, timestamps, store lookups.
-import type { AnyResource } from '../../crds/resource.ts';
-import type { ResourceStore } from '../../controller/store/types.ts';
-import { isStoreError } from '../../controller/store/errors.ts';
 import { badRequest } from '../http/errors.ts';
+
+export { getOrUndefined } from '../../controller/operations/lookup.ts';
+export { nextTrigger } from '../../controller/operations/server-state.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -33,16 +33,6 @@ export function resourceName(what: string, explicitId: unknown, name: string): s
   return slug;
 }
 
-export async function getOrUndefined<T extends AnyResource>(store: ResourceStore, kind: string, namespace: string | undefined, name: string): Promise<T | undefined> {
-  if (!name || name.length > 253) return undefined;
-  try {
-    return await store.get<T>(kind, namespace, name);
-  } catch (err) {
-    if (isStoreError(err) && err.code === 404) return undefined;
-    throw err;
-  }
-}
-
 /** The newest of some RFC 3339 timestamps (for Catalyst's updatedAt, which Kubernetes objects do not keep). */
 export function latest(...times: (string | undefined | null)[]): string | undefined {
   let best: string | undefined;
@@ -56,13 +46,6 @@ export function latest(...times: (string | undefined | null)[]): string | undefi
     }
   }
   return best;
-}
-
-/** A one-shot trigger timestamp strictly newer than the previous one, even within the same millisecond. */
-export function nextTrigger(now: number, previous: string | undefined): string {
-  const prev = previous ? Date.parse(previous) : NaN;
-  const at = Number.isFinite(prev) && prev >= now ? prev + 1 : now;
-  return new Date(at).toISOString();
 }
 
 export const MiB = 1024 * 1024;

@@ -1,46 +1,16 @@
 // Catalyst servers ↔ GameServer. id = metadata.name (namespace svc.servers.namespace), uuid =
 // metadata.uid, name = displayName, status = status.phase, allocated* = the effective limits (the
 // server's, else its template's, else the defaults), usage figures = the hub's latest stats sample.
-import type { GameNode, GameServer, GameServerPhase, ServerPort, ServerTemplate } from '../../crds/types.ts';
+import type { GameNode, GameServer, ServerPort, ServerTemplate } from '../../crds/types.ts';
+import { effectivePorts, serverPhase } from '../../controller/operations/server-state.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import { effectiveRequests } from '../../controller/scheduling/resources.ts';
-import { requestedPorts } from '../../controller/scheduling/ports.ts';
-import { currentNode, dataNode, isAdmitted } from '../../crds/placement.ts';
-import { badRequest, forbidden } from '../http/errors.ts';
+import { currentNode, dataNode } from '../../crds/placement.ts';
 import { latest, MiB } from './common.ts';
 
-export function serverPhase(s: GameServer): GameServerPhase {
-  return s.status?.phase ?? (s.spec?.suspended ? 'suspended' : 'stopped');
-}
-
-const STOPPED_PHASES: ReadonlySet<GameServerPhase> = new Set(['stopped', 'crashed', 'error', 'suspended']);
-
-/**
- * Stopped now and meant to stay stopped: resources, ports and deletion may change. A server being
- * installed while meant to stay stopped counts (the game never runs: a change re-creates the
- * container once the install is done, a deletion waits for it at the agent).
- */
-export function isStopped(s: GameServer): boolean {
-  const phase = serverPhase(s);
-  const stays = s.spec?.state !== 'Running' || !!s.spec?.suspended;
-  return stays && (STOPPED_PHASES.has(phase) || phase === 'installing');
-}
-
-export function mustBeStopped(s: GameServer, what: string): void {
-  if (!isStopped(s)) throw badRequest(`Server must be stopped ${what} (status: ${serverPhase(s)}${s.spec?.state === 'Running' && STOPPED_PHASES.has(serverPhase(s)) ? ', desired state Running' : ''}); stop it first`, 'server_not_stopped');
-}
-
-/** The bindings in effect (status.ports, with allocated host ports) once admitted, else what it asks for. */
-export function effectivePorts(s: GameServer, template: ServerTemplate | undefined): ServerPort[] {
-  if (isAdmitted(s) && s.status?.ports?.length && !s.spec?.ports) return s.status.ports.map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' }));
-  const requested = requestedPorts(s, template);
-  // spec.ports given: fill allocated host ports from status where the spec leaves them to the allocator.
-  return requested.map((p) => {
-    if (p.hostPort) return p;
-    const got = s.status?.ports?.find((q) => q.containerPort === p.containerPort && (q.protocol ?? 'TCP') === p.protocol);
-    return got?.hostPort ? { ...p, hostPort: got.hostPort } : p;
-  });
-}
+// The readings every dialect shares live with the operations; re-exported for the Catalyst mappings.
+export { effectivePorts, isStopped, mustBeStopped, serverPhase } from '../../controller/operations/server-state.ts';
+export { checkVariables } from '../../controller/operations/servers.ts';
 
 export function toAllocation(p: ServerPort): Record<string, unknown> {
   return { containerPort: p.containerPort, hostPort: p.hostPort || null, protocol: p.protocol ?? 'TCP', isPrimary: !!p.primary, ...(p.name ? { name: p.name } : {}) };
@@ -145,39 +115,4 @@ export function toCatalystServer(s: GameServer, view: ServerView = {}): Record<s
     out.conditions = st.conditions ?? [];
   }
   return out;
-}
-
-/**
- * Checks the variable values a caller sets against the template: required ones present (a template
- * default counts), the values it sets matching their pattern, locked ones (userEditable: false) changed only by
- * callers allowed to (`canEditLocked`). `env` is the whole resulting environment, `changed` the keys
- * this call sets.
- */
-export function checkVariables(template: ServerTemplate, env: Record<string, string>, changed: Iterable<string>, canEditLocked: boolean): void {
-  const vars = template.spec?.variables ?? [];
-  const changedSet = new Set(changed);
-  if (!canEditLocked) {
-    // The template's fixed environment is as locked as a non-editable variable: overriding it would
-    // get around the lock.
-    const names = new Set(vars.map((v) => v.name));
-    const fixed = Object.keys(template.spec?.environment ?? {}).filter((k) => !names.has(k) && changedSet.has(k));
-    const locked = [...vars.filter((v) => v.userEditable === false && changedSet.has(v.name)).map((v) => v.name), ...fixed];
-    if (locked.length) throw forbidden(`These template variables can only be changed by an administrator: ${locked.join(', ')}`, 'variable_locked');
-  }
-  const missing = vars.filter((v) => v.required && (env[v.name] === undefined || env[v.name] === '') && (v.default === undefined || v.default === '')).map((v) => v.name);
-  if (missing.length) throw badRequest(`Missing required template variables: ${missing.join(', ')}`, 'missing_variables');
-  // Only values this call sets: a template whose pattern was tightened later must not block
-  // unrelated edits (the reconciler reports the stale value in the server's status).
-  for (const v of vars) {
-    if (!v.pattern || !changedSet.has(v.name)) continue;
-    const value = env[v.name];
-    if (value === undefined) continue;
-    let re: RegExp;
-    try {
-      re = new RegExp(v.pattern);
-    } catch {
-      continue; // the template's own status reports a pattern that does not compile
-    }
-    if (!re.test(value)) throw badRequest(`Invalid value for template variable ${v.name}: "${value.slice(0, 100)}" does not match ${v.pattern}`, 'invalid_variable');
-  }
 }

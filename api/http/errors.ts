@@ -1,19 +1,39 @@
-// Errors of the primary (Catalyst) API: `{error, statusCode, message}`, plus `reason` when a client can
-// act on a machine-readable cause. Route code throws ApiError; the app's error handler renders it.
+// Errors with an HTTP status. Every ApiError is also an OpError (controller/operations/errors.ts) whose
+// code follows from the status, so any dialect can render it; Catalyst's renders the exact status.
+// Route code and shared API services (accounts, access) throw these; the operations layer throws
+// OpErrors, which each dialect maps by code.
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { STATUS_CODES } from 'node:http';
+import { OpError, type OpCode } from '../../controller/operations/errors.ts';
 
-export class ApiError extends Error {
+const CODE_OF_STATUS: Record<number, OpCode> = {
+  400: 'invalid',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'too_large',
+  415: 'unsupported',
+  422: 'invalid',
+  423: 'locked',
+  429: 'rate_limited',
+  501: 'unsupported',
+  502: 'failed',
+  503: 'unavailable',
+  504: 'timeout',
+};
+
+export class ApiError extends OpError {
   constructor(
     readonly statusCode: number,
     message: string,
     /** Machine-readable cause (e.g. token_expired, server_suspended). */
-    readonly reason?: string,
+    reason?: string,
     /** Extra fields merged into the body (e.g. retryAfter). */
-    readonly extra?: Record<string, unknown>,
+    extra?: Record<string, unknown>,
   ) {
-    super(message);
+    super(CODE_OF_STATUS[statusCode] ?? (statusCode >= 500 ? 'failed' : 'invalid'), message, reason, extra);
     this.name = 'ApiError';
   }
 }

@@ -14,6 +14,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { GameServer } from '../../crds/types.ts';
 import { isStoreError } from '../../controller/store/errors.ts';
+import { isOpError, type OpCode } from '../../controller/operations/errors.ts';
 import { ApiError, badRequest, catalystErrorBody, isApiError, locked, notFound } from './errors.ts';
 import type { Principal } from '../rbac/access.ts';
 import { can } from '../rbac/access.ts';
@@ -146,8 +147,29 @@ export function auditAction(spec: RouteSpec): string | undefined {
   return typeof spec.access === 'object' ? spec.access.permission : `${spec.tag}.${spec.method.toLowerCase()}`;
 }
 
+/** Catalyst's status for each operation error code. */
+export const CATALYST_STATUS: Record<OpCode, number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  insufficient_resources: 400,
+  locked: 423,
+  forbidden: 403,
+  unauthorized: 401,
+  unavailable: 503,
+  timeout: 504,
+  too_large: 413,
+  rate_limited: 429,
+  unsupported: 415,
+  failed: 502,
+};
+
 function errorResponse(c: Context, svc: ApiServices, err: unknown): Response {
   if (isApiError(err)) return c.json(catalystErrorBody(err.statusCode, err.message, err.reason, err.extra), err.statusCode as ContentfulStatusCode);
+  if (isOpError(err)) {
+    const status = CATALYST_STATUS[err.code] ?? 400;
+    return c.json(catalystErrorBody(status, err.message, err.reason, err.extra), status as ContentfulStatusCode);
+  }
   if (isStoreError(err)) {
     // The store speaks Kubernetes (422 Invalid, 409 Conflict/AlreadyExists, 404); Catalyst says 400 for invalid input.
     const status = err.code === 422 ? 400 : err.code;

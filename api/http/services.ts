@@ -18,6 +18,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { InformerSource } from '../../controller/runtime/controller.ts';
 import type { ServerReaper } from '../../controller/lifecycle/server-reaper.ts';
+import type { Operations } from '../../controller/operations/index.ts';
 
 export interface ApiLimits {
   /** Requests a minute per IP on the auth routes (login, register, refresh, setup). default 10 */
@@ -48,6 +49,8 @@ export interface ApiServices {
   informers: InformerSource;
   /** Where per-server state is dropped when a server goes (controller/lifecycle/server-reaper.ts). */
   reaper: ServerReaper;
+  /** The panel-neutral operations (rules, spec edits, waits): every facade's handlers call these. */
+  ops: Operations;
   /** Present in embedded/controller mode: live state, console, files. */
   hub?: AgentHub;
   nodes?: NodeEnrollment;

@@ -13,28 +13,18 @@
 //   controller would fail it anyway), unless the backup is completed, and while another restore of the
 //   server is pending or running. `truncate` (default false, as on Pterodactyl) empties the data dir first.
 // - The archive is downloaded through the hub as a byte stream (`backup.download` RPC), never buffered.
-import type { Backup, GameServer, Restore } from '../../crds/types.ts';
-import type { WatchEvent } from '../../controller/store/types.ts';
-import { isStoreError } from '../../controller/store/errors.ts';
+import type { Backup, Restore } from '../../crds/types.ts';
 import { Readable } from 'node:stream';
+import { archiveServerUid } from '../../crds/backups.ts';
+import { BACKUP_NAME_ANNOTATION, SERVER_LABEL } from '../../controller/operations/backups.ts';
 import { route, ok, done, type RouteCtx, type RouteSpec } from '../http/route.ts';
-import { ApiError, conflict, notFound } from '../http/errors.ts';
-import type { ApiServices } from '../http/services.ts';
-import { serverPhase } from '../catalyst/servers.ts';
+import { ApiError, conflict } from '../http/errors.ts';
 import { toApiError } from './files.ts';
-import { dataNode } from '../../crds/placement.ts';
-import { archiveServerUid, isBackupOf, SERVER_UID_ANNOTATION } from '../../crds/backups.ts';
 
-const API_VERSION = 'gantry.dev/v1alpha1';
-export const BACKUP_NAME_ANNOTATION = 'gantry.dev/backup-name';
-export const SERVER_LABEL = 'gantry.dev/server';
+export { BACKUP_NAME_ANNOTATION, SERVER_LABEL };
 const DEFAULT_WAIT_SECONDS = 60;
 const MAX_WAIT_SECONDS = 600;
 const MiB = 1024 * 1024;
-const RESTORABLE_PHASES: ReadonlySet<string> = new Set(['stopped', 'crashed']);
-
-type JobResource = Backup | Restore;
-const finished = (o: JobResource | undefined) => o?.status?.phase === 'completed' || o?.status?.phase === 'failed';
 
 /** Catalyst's backup shape plus Gantry's fields. */
 export function toCatalystBackup(b: Backup): Record<string, unknown> {
@@ -77,65 +67,6 @@ function toCatalystRestore(r: Restore): Record<string, unknown> {
   };
 }
 
-async function backupsOf(svc: ApiServices, server: GameServer): Promise<Backup[]> {
-  const list = await svc.store.list<Backup>('Backup', { namespace: svc.servers.namespace });
-  return list.items
-    .filter((b) => isBackupOf(b, server))
-    .sort((a, b) => String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)) || b.metadata.name.localeCompare(a.metadata.name));
-}
-
-/** The backup named (or with the uid) `id`, of this server; 404 otherwise. */
-async function findBackup(svc: ApiServices, server: GameServer, id: string): Promise<Backup> {
-  let b: Backup | undefined;
-  if (id && id.length <= 253) {
-    try {
-      b = await svc.store.get<Backup>('Backup', svc.servers.namespace, id);
-    } catch (err) {
-      if (!(isStoreError(err) && err.code === 404)) throw err;
-    }
-  }
-  b ??= (await backupsOf(svc, server)).find((x) => x.metadata.uid === id);
-  if (!b || !isBackupOf(b, server)) throw notFound(`server "${server.metadata.name}" has no backup "${id}"`);
-  return b;
-}
-
-const ownerRef = (s: GameServer) => ({ apiVersion: API_VERSION, kind: 'GameServer', name: s.metadata.name, uid: s.metadata.uid! });
-
-/** Resolves with the object once its phase is completed or failed, when it is deleted (undefined), or at the timeout (as it is). */
-export async function waitForJob<T extends JobResource>(svc: ApiServices, kind: 'Backup' | 'Restore', obj: T, timeoutMs: number): Promise<T | undefined> {
-  if (finished(obj)) return obj;
-  const ns = svc.servers.namespace;
-  const name = obj.metadata.name;
-  const read = () => svc.store.get<T>(kind, ns, name).catch(() => undefined);
-  return new Promise<T | undefined>((resolve) => {
-    let last: T | undefined = obj;
-    let over = false;
-    let stop: (() => void) | undefined;
-    const finish = (v: T | undefined) => {
-      if (over) return;
-      over = true;
-      clearTimeout(timer);
-      stop?.();
-      resolve(v);
-    };
-    const timer = setTimeout(() => finish(last), timeoutMs);
-    svc.store
-      .watch({ kind, namespace: ns, resourceVersion: obj.metadata.resourceVersion }, (ev: WatchEvent) => {
-        if (over) return;
-        if (ev.type === 'ERROR') return void read().then((o) => finish(o ?? last));
-        if (ev.object.metadata?.name !== name) return;
-        if (ev.type === 'DELETED') return finish(undefined);
-        if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
-          last = ev.object as unknown as T;
-          if (finished(last)) finish(last);
-        }
-      })
-      .then((w) => (over ? w.stop() : (stop = () => w.stop())))
-      // Too old for the watch history: read once and answer with what is there.
-      .catch(() => read().then((o) => finish(o ?? last)));
-  });
-}
-
 const waitQuery = {
   wait: { type: 'boolean', description: 'Answer once the job completed or failed (bounded by timeout)' },
   timeout: { type: 'integer', minimum: 1, maximum: MAX_WAIT_SECONDS, description: `Seconds to wait with wait=true (default ${DEFAULT_WAIT_SECONDS})` },
@@ -155,7 +86,7 @@ export const backupRoutes: RouteSpec[] = [
     path: '/api/servers/:serverId/backups',
     summary: 'List the backups of a server (newest first)',
     access: { permission: 'backup.read', server: true },
-    handler: async ({ c, svc, server }) => ok(c, (await backupsOf(svc, server!)).map(toCatalystBackup)),
+    handler: async ({ c, svc, server }) => ok(c, (await svc.ops.backups.list(server!)).map(toCatalystBackup)),
   }),
 
   backupRoute({
@@ -181,24 +112,11 @@ export const backupRoutes: RouteSpec[] = [
       const s = server!;
       const name: string = body.name ?? `backup-${new Date(svc.now()).toISOString().replace(/[:.]/g, '-')}`;
       const ignore = typeof body.ignore === 'string' ? body.ignore.split(/\r?\n/).map((l: string) => l.trim()).filter((l: string) => l && !l.startsWith('#')) : body.ignore;
-      const labels: Record<string, string> = {};
-      if (s.metadata.name.length <= 63) labels[SERVER_LABEL] = s.metadata.name;
-      const created = await svc.store.create<Backup>({
-        apiVersion: API_VERSION,
-        kind: 'Backup',
-        metadata: {
-          generateName: `${s.metadata.name.slice(0, 200)}-`,
-          namespace: svc.servers.namespace,
-          labels,
-          annotations: { [BACKUP_NAME_ANNOTATION]: name, [SERVER_UID_ANNOTATION]: s.metadata.uid!, ...(principal ? { 'gantry.dev/created-by': principal.username } : {}) },
-          ownerReferences: [ownerRef(s)],
-        } as unknown as Backup["metadata"],
-        spec: { serverRef: s.metadata.name, ...(ignore?.length ? { ignore } : {}), ...(body.ttl ? { ttl: body.ttl } : {}), ...(body.note ? { note: body.note } : {}) },
-      });
+      const created = await svc.ops.backups.create(s, { name, ignore, ttl: body.ttl, note: body.note, createdBy: principal?.username });
       target(ctx, created.metadata.name, { name });
       const answer = (b: Backup, message: string) => done(c, message, { backupName: name, backupId: b.metadata.name, data: toCatalystBackup(b) });
       if (!query.wait) return answer(created, 'Backup creation started');
-      const b = await waitForJob(svc, 'Backup', created, waitMs(query));
+      const b = (await svc.ops.backups.waitForJob('Backup', created, { timeoutMs: waitMs(query) })).object;
       if (!b) throw new ApiError(409, `backup ${created.metadata.name} was deleted before it finished`, 'backup_deleted');
       if (b.status?.phase === 'failed') throw new ApiError(502, `Backup failed: ${b.status.message ?? 'no reason given'}`, 'backup_failed', { backupName: name, backupId: b.metadata.name, data: toCatalystBackup(b) });
       return answer(b, b.status?.phase === 'completed' ? 'Backup completed' : `Backup still ${b.status?.phase ?? 'pending'} after ${waitMs(query) / 1000} s`);
@@ -210,7 +128,7 @@ export const backupRoutes: RouteSpec[] = [
     path: '/api/servers/:serverId/backups/:backupId',
     summary: 'One backup and its status',
     access: { permission: 'backup.read', server: true },
-    handler: async ({ c, svc, server, params }) => ok(c, toCatalystBackup(await findBackup(svc, server!, params.backupId!))),
+    handler: async ({ c, svc, server, params }) => ok(c, toCatalystBackup(await svc.ops.backups.find(server!, params.backupId!))),
   }),
 
   backupRoute({
@@ -220,7 +138,7 @@ export const backupRoutes: RouteSpec[] = [
     access: { permission: 'backup.read', server: true },
     responses: { 200: 'application/gzip with Content-Length and the archive sha256 in X-Checksum-Sha256', 409: 'backup not completed', 503: 'node offline' },
     handler: async ({ c, svc, server, params }) => {
-      const b = await findBackup(svc, server!, params.backupId!);
+      const b = await svc.ops.backups.find(server!, params.backupId!);
       const st = b.status ?? {};
       if (st.phase !== 'completed' || !st.path || !st.nodeName) throw conflict(`backup ${b.metadata.name} is ${st.phase ?? 'pending'}, not completed: there is no archive to download`, 'backup_not_completed');
       const node = st.nodeName;
@@ -259,35 +177,12 @@ export const backupRoutes: RouteSpec[] = [
     handler: async (ctx) => {
       const { c, svc, server, params, body, query } = ctx;
       const s = server!;
-      const b = await findBackup(svc, s, params.backupId!);
+      const b = await svc.ops.backups.find(s, params.backupId!);
       target(ctx, b.metadata.name, { truncate: !!body.truncate });
-      // The restore controller's own rule (controller/reconcilers/restore/plan.ts), answered up front.
-      const phase = s.status?.phase;
-      if ((s.spec?.state ?? 'Stopped') !== 'Stopped' || !phase || !RESTORABLE_PHASES.has(phase)) {
-        throw conflict(`Server must be stopped to restore a backup (status: ${serverPhase(s)}${s.spec?.state === 'Running' ? ', meant to run' : ''}); stop it first`, 'server_not_stopped');
-      }
-      if (b.status?.phase !== 'completed') throw conflict(`backup ${b.metadata.name} is ${b.status?.phase ?? 'pending'}, not completed: it cannot be restored`, 'backup_not_completed');
-      const serverNode = dataNode(s);
-      if (b.status.nodeName && serverNode !== b.status.nodeName) {
-        throw conflict(`backup ${b.metadata.name} is stored on node ${b.status.nodeName} but the server is on ${serverNode ? `node ${serverNode}` : 'no node'}; restoring across nodes is not supported`, 'cross_node');
-      }
-      const restores = await svc.store.list<Restore>('Restore', { namespace: svc.servers.namespace });
-      const running = restores.items.find((r) => r.spec!.serverRef === s.metadata.name && !r.metadata.deletionTimestamp && !finished(r));
-      if (running) throw conflict(`restore ${running.metadata.name} of server ${s.metadata.name} is still ${running.status?.phase ?? 'pending'}`, 'restore_in_progress');
-      const created = await svc.store.create<Restore>({
-        apiVersion: API_VERSION,
-        kind: 'Restore',
-        metadata: {
-          generateName: `${s.metadata.name.slice(0, 200)}-restore-`,
-          namespace: svc.servers.namespace,
-          labels: s.metadata.name.length <= 63 ? { [SERVER_LABEL]: s.metadata.name } : {},
-          ownerReferences: [ownerRef(s)],
-        } as unknown as Restore["metadata"],
-        spec: { backupRef: b.metadata.name, serverRef: s.metadata.name, ...(body.truncate ? { truncate: true } : {}) },
-      });
+      const created = await svc.ops.backups.restore(s, b, { truncate: body.truncate });
       ctx.audit.metadata.restore = created.metadata.name;
       if (!query.wait) return done(c, 'Backup restoration started', { restoreId: created.metadata.name, data: toCatalystRestore(created) });
-      const r = await waitForJob(svc, 'Restore', created, waitMs(query));
+      const r = (await svc.ops.backups.waitForJob('Restore', created, { timeoutMs: waitMs(query) })).object;
       if (!r) throw new ApiError(409, `restore ${created.metadata.name} was deleted before it finished`, 'restore_deleted');
       if (r.status?.phase === 'failed') throw new ApiError(502, `Restore failed: ${r.status.message ?? 'no reason given'}`, 'restore_failed', { restoreId: r.metadata.name, data: toCatalystRestore(r) });
       return done(c, r.status?.phase === 'completed' ? 'Backup restored' : `Restore still ${r.status?.phase ?? 'pending'} after ${waitMs(query) / 1000} s`, { restoreId: r.metadata.name, data: toCatalystRestore(r) });
@@ -302,12 +197,9 @@ export const backupRoutes: RouteSpec[] = [
     responses: { 409: 'a restore from this backup is running' },
     handler: async (ctx) => {
       const { c, svc, server, params } = ctx;
-      const b = await findBackup(svc, server!, params.backupId!);
+      const b = await svc.ops.backups.find(server!, params.backupId!);
       target(ctx, b.metadata.name);
-      const restores = await svc.store.list<Restore>('Restore', { namespace: svc.servers.namespace });
-      const using = restores.items.find((r) => r.spec!.backupRef === b.metadata.name && r.status?.phase === 'in_progress');
-      if (using) throw conflict(`restore ${using.metadata.name} is reading backup ${b.metadata.name}; delete it when the restore is over`, 'restore_in_progress');
-      await svc.store.delete('Backup', svc.servers.namespace, b.metadata.name);
+      await svc.ops.backups.delete(b);
       return done(c, 'Backup deleted successfully');
     },
   }),

@@ -2,12 +2,10 @@
 import { AGENT_ENROLL_PATH } from '../../agent/protocol.ts';
 import { parseDuration } from '../../crds/duration.ts';
 import { DEFAULT_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS } from '../../controller/nodes/enrollment.ts';
-import { ApiError, badRequest, conflict, notFound } from '../http/errors.ts';
+import { ApiError, badRequest } from '../http/errors.ts';
 import { ok, route, type RouteSpec } from '../http/route.ts';
 import type { ApiServices } from '../http/services.ts';
 import type { GameNode, GameServer } from '../../crds/types.ts';
-import { isBoundTo } from '../../controller/scheduling/resources.ts';
-import { getOrUndefined } from '../catalyst/common.ts';
 import { newNode, nodeBodySchema, nodeSpecPatch, toCatalystNode } from '../catalyst/nodes.ts';
 
 export const MIN_TOKEN_TTL_MS = 60_000;
@@ -92,11 +90,7 @@ export const deploymentTokenRoute = route({
 
 // ---- Nodes (Catalyst "Nodes") ↔ GameNode ------------------------------------------------------------
 
-async function loadNode(svc: ApiServices, id: string): Promise<GameNode> {
-  const n = await getOrUndefined<GameNode>(svc.store, 'GameNode', undefined, id);
-  if (!n) throw notFound(`Node not found: "${id}"`);
-  return n;
-}
+const loadNode = (svc: ApiServices, id: string): Promise<GameNode> => svc.ops.nodes.require(id);
 
 /** Servers in every namespace: a node holds the ones kubectl or manifests put there too. */
 const allServers = async (svc: ApiServices) => (await svc.store.list<GameServer>('GameServer')).items;
@@ -135,8 +129,7 @@ export const nodeRoutes: readonly RouteSpec[] = [
       const node = newNode(body);
       audit.resourceType = 'node';
       audit.resourceId = node.metadata.name;
-      if (await getOrUndefined(svc.store, 'GameNode', undefined, node.metadata.name)) throw conflict(`A node with id "${node.metadata.name}" already exists; choose another name or give an id`, 'already_exists');
-      const created = await svc.store.create<GameNode>(node);
+      const created = await svc.ops.nodes.create(node);
       const data: Record<string, unknown> = toCatalystNode(created);
       if (svc.nodes) {
         const issued = await svc.nodes.issueDeploymentToken(created.metadata.name, DEFAULT_TOKEN_TTL_MS);
@@ -158,8 +151,7 @@ export const nodeRoutes: readonly RouteSpec[] = [
     handler: async ({ c, svc, body, params, audit }) => {
       audit.resourceType = 'node';
       audit.resourceId = params.nodeId;
-      await loadNode(svc, params.nodeId!);
-      const updated = await svc.store.patch<GameNode>('GameNode', undefined, params.nodeId!, { spec: nodeSpecPatch(body) });
+      const updated = await svc.ops.nodes.update(params.nodeId!, nodeSpecPatch(body));
       return ok(c, toCatalystNode(updated, await allServers(svc)));
     },
   }),
@@ -174,16 +166,7 @@ export const nodeRoutes: readonly RouteSpec[] = [
     handler: async ({ c, svc, params, audit }) => {
       audit.resourceType = 'node';
       audit.resourceId = params.nodeId;
-      const node = await loadNode(svc, params.nodeId!);
-      const on = (await allServers(svc)).filter((s) => isBoundTo(s, node.metadata.name));
-      if (on.length) {
-        throw badRequest(`Cannot delete node with active servers (${on.length}: ${on.slice(0, 10).map((s) => s.metadata.name).join(', ')}${on.length > 10 ? ', …' : ''})`, 'node_has_servers');
-      }
-      await svc.store.delete('GameNode', undefined, node.metadata.name, { resourceVersion: node.metadata.resourceVersion }).catch(async (err) => {
-        // Heartbeat status writes bump the version; the servers check above is what the precondition guards.
-        if ((err as { reason?: string }).reason !== 'Conflict') throw err;
-        await svc.store.delete('GameNode', undefined, node.metadata.name);
-      });
+      await svc.ops.nodes.delete(await loadNode(svc, params.nodeId!));
       return c.json({ success: true, message: 'Node deleted' }, 200);
     },
   }),

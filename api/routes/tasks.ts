@@ -9,18 +9,17 @@
 // then its GameServer, and checks task.* there (owner, subuser or global grant). A task on a server the
 // caller cannot see is answered 404, like the server itself.
 import type { GameServer, Schedule, ScheduleAction, ScheduleSpec, ScheduleStatus, ScheduleStep } from '../../crds/types.ts';
-import { CronError, parseCron } from '../../controller/reconcilers/schedule/cron.ts';
-import { requestScheduleRun } from '../../controller/reconcilers/schedule/reconciler.ts';
+import { parseCron } from '../../controller/reconcilers/schedule/cron.ts';
+import { ANNOTATION_DISPLAY_NAME, LABEL_SERVER } from '../../controller/operations/schedules.ts';
 import { route, ok, done, type RouteSpec, type JsonSchema } from '../http/route.ts';
-import { ApiError, badRequest, forbidden, locked, notFound } from '../http/errors.ts';
+import { badRequest, forbidden, notFound } from '../http/errors.ts';
 import { can, type Principal } from '../rbac/access.ts';
 import { getOrUndefined, slugify } from '../catalyst/common.ts';
 import type { ApiServices } from '../http/services.ts';
 
 /** The task's Catalyst name (a Schedule has no display name of its own). */
-export const ANNOTATION_TASK_NAME = 'gantry.dev/display-name';
-/** Set on Schedules created here, so `kubectl get sched -l gantry.dev/server=mc` finds a server's tasks. */
-export const LABEL_SERVER = 'gantry.dev/server';
+export const ANNOTATION_TASK_NAME = ANNOTATION_DISPLAY_NAME;
+export { LABEL_SERVER };
 
 const ACTIONS: ScheduleAction[] = ['start', 'stop', 'restart', 'kill', 'backup', 'command'];
 
@@ -153,22 +152,6 @@ function stepOf(action: ScheduleAction, payload: TaskBody['payload']): ScheduleS
   return payload?.note !== undefined ? { action, payload: payload.note } : { action };
 }
 
-function checkSteps(steps: ScheduleStep[]): void {
-  steps.forEach((s, i) => {
-    if (s.action === 'command' && !s.payload) throw badRequest(`steps.${i}.payload: a command step needs the console command`, 'invalid_body');
-  });
-}
-
-/** 400 naming the field: `schedule: hour: 25 is out of range 0-23`, `timeZone: "Mars/Olympus" is not …`. */
-function checkCron(schedule: string, timeZone: string): void {
-  try {
-    parseCron(schedule, timeZone);
-  } catch (err) {
-    if (err instanceof CronError) throw badRequest(err.field === 'timeZone' ? err.message : `schedule: ${err.message}`, 'invalid_schedule');
-    throw err;
-  }
-}
-
 // ---- loading and authorising --------------------------------------------------------------------
 
 async function serverOf(svc: ApiServices, s: Schedule): Promise<GameServer | undefined> {
@@ -261,33 +244,22 @@ export const taskRoutes: readonly RouteSpec[] = [
       let steps: ScheduleStep[];
       if (b.steps) {
         if (b.action !== undefined || (b.payload !== undefined && b.payload !== null)) throw badRequest('steps: give either action (with payload) or steps, not both', 'invalid_body');
-        checkSteps(b.steps);
         steps = b.steps;
       } else {
         if (!b.action) throw badRequest(`action: is required (one of ${ACTIONS.join(', ')}), or give steps`, 'invalid_body');
         steps = [stepOf(b.action, b.payload)];
       }
-      const timeZone = b.timeZone ?? 'UTC';
-      checkCron(b.schedule!, timeZone);
-      const spec: ScheduleSpec = { serverRef: server.metadata.name, schedule: b.schedule!.trim(), timeZone, steps, suspend: b.enabled === false };
-      if (b.onlyWhenRunning !== undefined) spec.onlyWhenRunning = b.onlyWhenRunning;
-      if (b.concurrencyPolicy !== undefined) spec.concurrencyPolicy = b.concurrencyPolicy;
       // The id is made from the task's name; the store appends a random suffix, so two servers' "Daily
       // Restart" tasks never collide.
-      const base = (slugify(b.name!, 40) || 'task') + '-';
-      const created = await svc.store.create<Schedule>({
-        apiVersion: 'gantry.dev/v1alpha1',
-        kind: 'Schedule',
-        metadata: {
-          generateName: base,
-          namespace: svc.servers.namespace,
-          // A label value holds at most 63 characters; a longer server name goes without the label.
-          ...(server.metadata.name.length <= 63 ? { labels: { [LABEL_SERVER]: server.metadata.name } } : {}),
-          // The task dies with its server (a new server of the same name does not inherit it).
-          ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', name: server.metadata.name, uid: server.metadata.uid! }],
-          annotations: { [ANNOTATION_TASK_NAME]: b.name! },
-        } as unknown as Schedule['metadata'],
-        spec,
+      const created = await svc.ops.schedules.create(server, {
+        displayName: b.name!,
+        generateName: (slugify(b.name!, 40) || 'task') + '-',
+        schedule: b.schedule!,
+        timeZone: b.timeZone,
+        steps,
+        suspend: b.enabled === false,
+        onlyWhenRunning: b.onlyWhenRunning,
+        concurrencyPolicy: b.concurrencyPolicy,
       });
       audit.resourceId = created.metadata.name;
       return ok(c, toCatalystTask(created, svc.now()), 201);
@@ -311,7 +283,6 @@ export const taskRoutes: readonly RouteSpec[] = [
       const patch: Partial<ScheduleSpec> = {};
       if (b.steps) {
         if (b.action !== undefined || (b.payload !== undefined && b.payload !== null)) throw badRequest('steps: give either action (with payload) or steps, not both', 'invalid_body');
-        checkSteps(b.steps);
         patch.steps = b.steps;
       } else if (b.action !== undefined || b.payload !== undefined) {
         // A payload alone changes the one step's payload; an action alone keeps a fitting payload.
@@ -326,18 +297,12 @@ export const taskRoutes: readonly RouteSpec[] = [
         else kept.payload = step.payload;
         patch.steps = [kept];
       }
-      if (b.schedule !== undefined) patch.schedule = b.schedule.trim();
+      if (b.schedule !== undefined) patch.schedule = b.schedule;
       if (b.timeZone !== undefined) patch.timeZone = b.timeZone;
       if (b.enabled !== undefined) patch.suspend = !b.enabled;
       if (b.onlyWhenRunning !== undefined) patch.onlyWhenRunning = b.onlyWhenRunning;
       if (b.concurrencyPolicy !== undefined) patch.concurrencyPolicy = b.concurrencyPolicy;
-      if (patch.schedule !== undefined || patch.timeZone !== undefined) checkCron(patch.schedule ?? spec.schedule, patch.timeZone ?? spec.timeZone ?? 'UTC');
-      const annotations = b.name !== undefined ? { [ANNOTATION_TASK_NAME]: b.name } : undefined;
-      if (!Object.keys(patch).length && !annotations) return ok(c, toCatalystTask(sched, svc.now()));
-      const updated = await svc.store.patch<Schedule>('Schedule', svc.servers.namespace, sched.metadata.name, {
-        ...(annotations ? { metadata: { annotations } } : {}),
-        ...(Object.keys(patch).length ? { spec: patch } : {}),
-      });
+      const updated = await svc.ops.schedules.update(sched, patch, { displayName: b.name });
       return ok(c, toCatalystTask(updated, svc.now()));
     },
   }),
@@ -353,7 +318,7 @@ export const taskRoutes: readonly RouteSpec[] = [
       audit.resourceType = 'task';
       audit.resourceId = params.taskId;
       const { sched } = await loadTask(svc, principal!, params.taskId!, 'task.delete');
-      await svc.store.delete('Schedule', svc.servers.namespace, sched.metadata.name);
+      await svc.ops.schedules.delete(sched);
       return done(c, 'Task deleted');
     },
   }),
@@ -370,12 +335,7 @@ export const taskRoutes: readonly RouteSpec[] = [
       audit.resourceType = 'task';
       audit.resourceId = params.taskId;
       const { sched, server } = await loadTask(svc, principal!, params.taskId!, 'task.execute');
-      if (!server) throw new ApiError(409, `Task "${sched.metadata.name}" is for server "${sched.spec!.serverRef}", which does not exist`, 'server_missing');
-      if (server.spec?.suspended) throw locked(`Server is suspended${server.spec.suspendReason ? ` (${server.spec.suspendReason})` : ''}: tasks cannot run until it is unsuspended`);
-      // The Schedule controller runs it once a run has started at or after this time (the annotation
-      // gantry.dev/run-requested-at), so asking twice while it waits still means one run.
-      const at = new Date(svc.now());
-      await requestScheduleRun(svc.store, svc.servers.namespace, sched.metadata.name, at);
+      const at = await svc.ops.schedules.runNow(sched, server);
       return done(c, 'Task execution queued', { data: { id: sched.metadata.name, requestedAt: at.toISOString() } });
     },
   }),

@@ -1,24 +1,13 @@
 // Templates (Catalyst "Templates") ↔ ServerTemplate; api/catalyst/templates.ts holds the mapping.
 // Any signed-in user may list and read templates (choosing one is how a server is created); values of
 // variables marked userViewable: false are shown only to callers with template.read.
-import type { GameServer, ServerTemplate } from '../../crds/types.ts';
+import type { ServerTemplate } from '../../crds/types.ts';
 import { route, ok, done, type RouteSpec } from '../http/route.ts';
-import { conflict, notFound } from '../http/errors.ts';
 import { can } from '../rbac/access.ts';
-import { getOrUndefined } from '../catalyst/common.ts';
 import { fromCatalystTemplate, newTemplate, templateBodySchema, toCatalystTemplate } from '../catalyst/templates.ts';
 import type { ApiServices } from '../http/services.ts';
 
-async function load(svc: ApiServices, id: string): Promise<ServerTemplate> {
-  const t = await getOrUndefined<ServerTemplate>(svc.store, 'ServerTemplate', undefined, id);
-  if (!t) throw notFound(`Template not found: "${id}"`);
-  return t;
-}
-
-async function usersOf(svc: ApiServices, id: string): Promise<GameServer[]> {
-  // Every namespace: a server outside the Catalyst namespace (kubectl, manifests) uses it just as much.
-  return (await svc.store.list<GameServer>('GameServer')).items.filter((s) => s.spec?.templateRef === id);
-}
+const load = (svc: ApiServices, id: string): Promise<ServerTemplate> => svc.ops.templates.require(id);
 
 export const templateRoutes: readonly RouteSpec[] = [
   route({
@@ -55,8 +44,7 @@ export const templateRoutes: readonly RouteSpec[] = [
       const t = newTemplate(body);
       audit.resourceType = 'template';
       audit.resourceId = t.metadata.name;
-      if (await getOrUndefined(svc.store, 'ServerTemplate', undefined, t.metadata.name)) throw conflict(`A template with id "${t.metadata.name}" already exists; choose another name or give an id`, 'already_exists');
-      const created = await svc.store.create<ServerTemplate>(t);
+      const created = await svc.ops.templates.create(t);
       return ok(c, toCatalystTemplate(created, { revealSecrets: true }), 201);
     },
   }),
@@ -73,7 +61,7 @@ export const templateRoutes: readonly RouteSpec[] = [
       audit.resourceId = params.templateId;
       const current = await load(svc, params.templateId!);
       const spec = fromCatalystTemplate(body, current.spec);
-      const updated = await svc.store.update<ServerTemplate>({ ...current, spec });
+      const updated = await svc.ops.templates.replaceSpec(current, spec);
       return ok(c, toCatalystTemplate(updated, { revealSecrets: true }));
     },
   }),
@@ -89,12 +77,7 @@ export const templateRoutes: readonly RouteSpec[] = [
       audit.resourceType = 'template';
       audit.resourceId = params.templateId;
       const t = await load(svc, params.templateId!);
-      const users = await usersOf(svc, t.metadata.name);
-      if (users.length) {
-        const names = users.slice(0, 10).map((s) => s.metadata.name).join(', ');
-        throw conflict(`Cannot delete template used by ${users.length} server(s): ${names}${users.length > 10 ? ', …' : ''}`, 'template_in_use');
-      }
-      await svc.store.delete('ServerTemplate', undefined, t.metadata.name, { resourceVersion: t.metadata.resourceVersion });
+      await svc.ops.templates.delete(t);
       return done(c, 'Template deleted', { templateId: t.metadata.name });
     },
   }),

@@ -35,6 +35,7 @@ import { MetricsHistory, type MetricsHistoryOptions } from '../../controller/met
 import { AlertService } from '../../controller/alerts/service.ts';
 import { SftpServer } from '../../api/sftp/server.ts';
 import { ServerReaper } from '../../controller/lifecycle/server-reaper.ts';
+import { Operations } from '../../controller/operations/index.ts';
 import type { GameServer } from '../../crds/types.ts';
 import { DatabaseService } from '../../controller/databases/service.ts';
 import { ServerDatabases } from '../../controller/databases/cleanup.ts';
@@ -121,6 +122,11 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
 
   // The controllers: informers over the store, work queues, reconcilers.
   const manager = new Manager({ store, log: rootLogger.child({ component: 'controller' }) });
+  // Per-server state dies with its server, whichever way it was deleted (controller/lifecycle/).
+  const reaper = new ServerReaper({ store, informer: manager.informer<GameServer>('GameServer'), log: rootLogger });
+  // The operations layer (rules, spec edits, waits on the shared informers): the API's facades and the
+  // schedule steps use the same one.
+  const ops = new Operations({ store, informers: manager, hub, reaper });
   const controllerLog = (name: string) => rootLogger.child({ component: `${name}-controller` });
   addSchedulerController(manager, { store, hub, events, log: controllerLog('scheduler') });
   const gameservers = addGameServerController(manager, { store, hub, events, log: controllerLog('gameserver') });
@@ -129,6 +135,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   addRestoreController(manager, { store, hub, events, log: controllerLog('restore') });
   const schedules = addScheduleController(manager, {
     store,
+    operations: ops,
     events,
     log: controllerLog('schedule'),
     sendCommand: async (node, uid, line) => {
@@ -142,14 +149,12 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const alerts = await AlertService.open({ db, store, manager, hub, events, log: rootLogger.child({ component: 'alerts' }) });
   // Server databases: hosts and records in the main database, passwords sealed with DATA_DIR/database-secrets.key.
   const databases = await DatabaseService.open({ db, dataDir, log: rootLogger.child({ component: 'databases' }) });
-  // Per-server state dies with its server, whichever way it was deleted (controller/lifecycle/).
-  const reaper = new ServerReaper({ store, informer: manager.informer<GameServer>('GameServer'), log: rootLogger });
   for (const state of [hub, metrics, alerts, new ServerDatabases({ service: databases, events, log: rootLogger.child({ component: 'databases' }) })]) reaper.register(state);
   reaper.start();
   await manager.start();
 
   const apiLog = rootLogger.child({ component: 'api' });
-  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, databases, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper });
+  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, databases, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper, ops });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
   const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
   const kube: KubeSettings = {};

@@ -1,17 +1,15 @@
 // Servers: list, get, create, update, delete (Catalyst "Servers"). A server is a GameServer in
 // svc.servers.namespace; its Catalyst id is metadata.name, derived from the name given at creation.
-import type { GameServer, GameServerSpec, ServerPort } from '../../../crds/types.ts';
-import { API_VERSION } from '../../../crds/resource.ts';
-import { allocatePorts, usedPorts } from '../../../controller/scheduling/ports.ts';
+import type { GameServerSpec, ServerPort } from '../../../crds/types.ts';
+import { isOnNode } from '../../../crds/placement.ts';
 import { route, ok, done, type RouteSpec } from '../../http/route.ts';
-import { ApiError, badRequest, conflict, forbidden, notFound } from '../../http/errors.ts';
-import { can, type Principal } from '../../rbac/access.ts';
-import type { ApiServices } from '../../http/services.ts';
+import { badRequest, notFound } from '../../http/errors.ts';
+import { can } from '../../rbac/access.ts';
 import { SERVER_PERMISSIONS } from '../../rbac/permissions.ts';
 import { resourceName } from '../../catalyst/common.ts';
-import { checkVariables, mustBeStopped, serverPhase, toCatalystServer } from '../../catalyst/servers.ts';
-import { checkNodeFits, findNode, findTemplate, patchServer, serverDetail, templateMap } from './shared.ts';
-import { isOnNode, targetNode } from '../../../crds/placement.ts';
+import { serverPhase, toCatalystServer } from '../../catalyst/servers.ts';
+import { createServer, updateServer } from '../../ops/servers.ts';
+import { serverDetail, templateMap } from './shared.ts';
 
 const PHASES = ['stopped', 'installing', 'starting', 'running', 'stopping', 'crashed', 'transferring', 'suspended', 'error'];
 
@@ -56,14 +54,6 @@ const updateBody = {
     ownerId: { type: 'string', minLength: 1, maxLength: 64, description: 'Give the server to another user (needs the global server.update)' },
   },
 };
-
-/** The owner a body names, checked: only staff (global server.update) may set it, and the user must exist. */
-function ownerFrom(svc: ApiServices, principal: Principal, ownerId: string | undefined): string | undefined {
-  if (ownerId === undefined) return undefined;
-  if (!can(principal, 'server.update')) throw forbidden('Choosing a server\'s owner needs the global server.update permission', 'missing_permission');
-  if (!svc.accounts.getUser(ownerId)) throw badRequest(`ownerId: no user "${ownerId}"`);
-  return ownerId;
-}
 
 function portsFrom(body: { primaryPort?: number; portBindings?: Record<string, number> }, templatePorts: { containerPort: number; protocol?: 'TCP' | 'UDP'; name?: string }[]): ServerPort[] | undefined {
   if (body.portBindings) {
@@ -139,47 +129,34 @@ export const serverCrudRoutes: RouteSpec[] = [
     body: createBody,
     responses: { 201: 'Created', 400: 'Missing required template variables / Node does not have enough resources', 404: 'Template not found / Node not found', 409: 'A server with that id exists' },
     handler: async ({ c, svc, principal, body, audit }) => {
-      const template = await findTemplate(svc, body.templateId);
-      if (!template) throw notFound(`Template not found: "${body.templateId}"`);
-      const node = body.nodeId ? await findNode(svc, body.nodeId) : undefined;
-      if (body.nodeId && !node) throw notFound(`Node not found: "${body.nodeId}"`);
-      if (node?.metadata.deletionTimestamp) throw badRequest(`Node ${node.metadata.name} is being deleted`);
       const name = resourceName('server', body.id, body.name);
       audit.resourceType = 'server';
       audit.resourceId = name;
       audit.metadata.serverName = body.name;
-      if (await svc.servers.find(name)) throw conflict(`A server with id "${name}" already exists; choose another name or give an id`, 'already_exists');
-
-      const env: Record<string, string> = body.environment ?? {};
-      checkVariables(template, env, Object.keys(env), can(principal!, 'server.update'));
-      const owner = ownerFrom(svc, principal!, body.ownerId) ?? principal!.userId;
-      const spec: GameServerSpec = { templateRef: template.metadata.name, displayName: body.name, owner, state: 'Stopped' };
-      if (body.description !== undefined) spec.description = body.description;
-      if (node) spec.nodeName = node.metadata.name;
+      // Catalyst's port fields need the template's ports; the operation checks the template again.
+      const template = await svc.ops.servers.template(body.templateId);
+      if (!template) throw notFound(`Template not found: "${body.templateId}"`);
       const resources: NonNullable<GameServerSpec['resources']> = {};
       if (body.allocatedMemoryMb !== undefined) resources.memoryMb = body.allocatedMemoryMb;
       if (body.allocatedCpuCores !== undefined) resources.cpuCores = body.allocatedCpuCores;
       if (body.allocatedDiskMb !== undefined) resources.diskMb = body.allocatedDiskMb;
-      if (Object.keys(resources).length) spec.resources = resources;
-      const ports = portsFrom(body, template.spec?.ports ?? []);
-      if (ports) spec.ports = ports;
-      if (body.networkMode) spec.networkMode = body.networkMode;
-      if (Object.keys(env).length) spec.environment = env;
-      if (body.restartPolicy !== undefined || body.maxCrashCount !== undefined) {
-        spec.restartPolicy = {};
-        if (body.restartPolicy !== undefined) spec.restartPolicy.policy = body.restartPolicy;
-        if (body.maxCrashCount !== undefined) spec.restartPolicy.maxCrashCount = body.maxCrashCount;
-      }
-      if (body.stopTimeoutSeconds !== undefined) spec.stopTimeoutSeconds = body.stopTimeoutSeconds;
-      const candidate: GameServer = { apiVersion: API_VERSION, kind: 'GameServer', metadata: { name, namespace: svc.servers.namespace }, spec };
-
-      if (node) {
-        await checkNodeFits(svc, candidate, template, node);
-        const alloc = allocatePorts({ server: candidate, template, node, used: usedPorts(node.metadata.name, await svc.servers.list()) });
-        if (!alloc.ok) throw new ApiError(alloc.kind === 'conflict' ? 409 : 400, `Cannot bind the server's ports on node ${node.metadata.name}: ${alloc.reason}`, 'port_unavailable');
-      }
-      const created = await svc.store.create<GameServer>(candidate);
+      const created = await createServer(svc, principal!, {
+        namespace: svc.servers.namespace,
+        name,
+        templateRef: template.metadata.name,
+        displayName: body.name,
+        description: body.description,
+        nodeName: body.nodeId,
+        resources,
+        ports: portsFrom(body, template.spec?.ports ?? []),
+        networkMode: body.networkMode,
+        environment: body.environment,
+        restartPolicy: { policy: body.restartPolicy, maxCrashCount: body.maxCrashCount },
+        stopTimeoutSeconds: body.stopTimeoutSeconds,
+        ownerId: body.ownerId,
+      });
       audit.resourceUid = created.metadata.uid;
+      const node = body.nodeId ? await svc.ops.servers.node(body.nodeId) : undefined;
       return ok(c, toCatalystServer(created, { template, node, hub: svc.hub, detail: true, revealSecrets: true }), 201);
     },
   }),
@@ -193,52 +170,24 @@ export const serverCrudRoutes: RouteSpec[] = [
     blockedWhenSuspended: true,
     body: updateBody,
     handler: async ({ c, svc, principal, server, body, audit }) => {
-      const name = server!.metadata.name;
-      const template = await findTemplate(svc, server!.spec?.templateRef ?? '');
-      const changesLimits = ['allocatedMemoryMb', 'allocatedCpuCores', 'allocatedDiskMb'].some((k) => body[k] !== undefined);
-      const newOwner = ownerFrom(svc, principal!, body.ownerId);
-      if (changesLimits && !can(principal!, 'server.update')) {
-        throw forbidden('Changing resource limits needs the global server.update permission (owners and subusers cannot change their own limits)', 'missing_permission');
-      }
-      const updated = await patchServer(svc, name, async (current) => {
-        const spec: Record<string, unknown> = {};
-        if (body.name !== undefined) spec.displayName = body.name;
-        if (body.description !== undefined) spec.description = body.description;
-        if (body.stopTimeoutSeconds !== undefined) spec.stopTimeoutSeconds = body.stopTimeoutSeconds;
-        if (newOwner !== undefined && newOwner !== current.spec?.owner) {
-          spec.owner = newOwner;
-          audit.metadata.previousOwner = current.spec?.owner ?? null;
-          audit.metadata.owner = newOwner;
-        }
-        if (body.environment !== undefined) {
-          if (!template) throw badRequest(`the server's template "${current.spec?.templateRef}" is missing; its variables cannot be checked`);
-          const env: Record<string, string> = { ...(current.spec?.environment ?? {}) };
-          for (const [k, v] of Object.entries(body.environment as Record<string, string | null>)) {
-            if (v === null) delete env[k];
-            else env[k] = v;
-          }
-          checkVariables(template, env, Object.keys(body.environment), can(principal!, 'server.update'));
-          spec.environment = body.environment;
-        }
-        if (changesLimits) {
-          const resources: Record<string, number> = {};
-          if (body.allocatedMemoryMb !== undefined) resources.memoryMb = body.allocatedMemoryMb;
-          if (body.allocatedCpuCores !== undefined) resources.cpuCores = body.allocatedCpuCores;
-          if (body.allocatedDiskMb !== undefined) resources.diskMb = body.allocatedDiskMb;
-          const cur = current.spec?.resources ?? {};
-          const differs = Object.entries(resources).some(([k, v]) => (cur as Record<string, number>)[k] !== v);
-          if (differs) {
-            mustBeStopped(current, 'to update resource allocations');
-            const nodeName = targetNode(current);
-            const node = nodeName ? await findNode(svc, nodeName) : undefined;
-            if (node && template) await checkNodeFits(svc, { ...current, spec: { ...current.spec!, resources: { ...cur, ...resources } } }, template, node);
-            spec.resources = resources;
-            audit.metadata.resources = resources;
-          }
-        }
-        return { spec };
+      const resources: Record<string, number> = {};
+      if (body.allocatedMemoryMb !== undefined) resources.memoryMb = body.allocatedMemoryMb;
+      if (body.allocatedCpuCores !== undefined) resources.cpuCores = body.allocatedCpuCores;
+      if (body.allocatedDiskMb !== undefined) resources.diskMb = body.allocatedDiskMb;
+      const r = await updateServer(svc, principal!, server!, {
+        displayName: body.name,
+        description: body.description,
+        stopTimeoutSeconds: body.stopTimeoutSeconds,
+        environment: body.environment,
+        resources,
+        ownerId: body.ownerId,
       });
-      return ok(c, await serverDetail(svc, updated, principal));
+      if (r.owner) {
+        audit.metadata.previousOwner = r.owner.from;
+        audit.metadata.owner = r.owner.to;
+      }
+      if (r.resources) audit.metadata.resources = r.resources;
+      return ok(c, await serverDetail(svc, r.server, principal));
     },
   }),
 
@@ -249,20 +198,8 @@ export const serverCrudRoutes: RouteSpec[] = [
     tag: 'servers',
     access: { permission: 'server.delete', server: true },
     handler: async ({ c, svc, server }) => {
-      mustBeStopped(server!, 'before deletion');
-      const name = server!.metadata.name;
-      const after = await svc.store.delete<GameServer>('GameServer', svc.servers.namespace, name, { resourceVersion: server!.metadata.resourceVersion }).catch(async (err) => {
-        // A status write in between is no reason to refuse; check again on the fresh object.
-        const fresh = await svc.servers.find(name);
-        if (!fresh) return undefined;
-        if ((err as { reason?: string }).reason !== 'Conflict') throw err;
-        mustBeStopped(fresh, 'before deletion');
-        return svc.store.delete<GameServer>('GameServer', svc.servers.namespace, name);
-      });
-      // Removed at once (no finalizer held it): its grants and the rest go now, not when the informer
-      // hears of it. Held by the cleanup finalizer: the reaper drops them when the object goes.
-      if (after && !after.metadata.deletionTimestamp) await svc.reaper.serverGone(after);
-      return done(c, 'Server deleted successfully', { serverId: name });
+      await svc.ops.servers.delete(server!);
+      return done(c, 'Server deleted successfully', { serverId: server!.metadata.name });
     },
   }),
 ];

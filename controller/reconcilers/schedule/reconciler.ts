@@ -13,8 +13,9 @@ import { keyOf, splitKey } from '../../runtime/informer.ts';
 import type { Clock } from '../../runtime/workqueue.ts';
 import { StoreError } from '../../store/errors.ts';
 import type { ResourceStore } from '../../store/types.ts';
-import { ANNOTATION_RUN_REQUESTED, planSchedule, type StatusPatch } from './plan.ts';
+import { planSchedule, type StatusPatch } from './plan.ts';
 import { AbortedError, runStep, sleep, type StepContext } from './steps.ts';
+import { Operations } from '../../operations/index.ts';
 
 /** Wall-clock time (epoch ms) and timers. */
 export const wallClock: Clock = {
@@ -35,8 +36,10 @@ export interface ScheduleControllerDeps {
   clock?: Clock;
   /** How long a lifecycle step waits for the server to reach its goal (default 10 min). */
   stepTimeoutMs?: number;
-  /** Poll interval of those waits (default 1 s). */
+  /** @deprecated waits follow the shared informer now; ignored. */
   pollMs?: number;
+  /** The operations layer the steps use (default: one over this Manager's informers and the clock). */
+  operations?: Operations;
 }
 
 interface Run {
@@ -56,10 +59,12 @@ export class ScheduleController {
   private readonly timers = new Map<string, unknown>();
   private runSeq = 0;
   private stopped = false;
+  private readonly ops: Operations;
 
   constructor(mgr: Manager, deps: ScheduleControllerDeps) {
     this.deps = deps;
     this.clock = deps.clock ?? wallClock;
+    this.ops = deps.operations ?? new Operations({ store: deps.store, informers: mgr, clock: this.clock });
     this.controller = mgr.addController<Schedule>({
       name: 'schedule',
       kind: 'Schedule',
@@ -181,12 +186,12 @@ export class ScheduleController {
     const log = this.deps.log.child({ schedule: key, run: run.id });
     const ctx: StepContext = {
       store: this.deps.store,
+      ops: this.ops,
       sendCommand: this.deps.sendCommand,
       clock: this.clock,
       log,
       signal: run.abort.signal,
       waitTimeoutMs: this.deps.stepTimeoutMs ?? 10 * 60_000,
-      pollMs: this.deps.pollMs ?? 1000,
       schedule: sched,
       scheduledTime: run.scheduledTime,
     };
@@ -245,10 +250,8 @@ export class ScheduleController {
   }
 }
 
-/** Asks for one run of a Schedule now, whatever its schedule (the REST facade's "execute task"). */
-export async function requestScheduleRun(store: ResourceStore, namespace: string, name: string, at = new Date()): Promise<Schedule> {
-  return store.patch<Schedule>('Schedule', namespace, name, { metadata: { annotations: { [ANNOTATION_RUN_REQUESTED]: at.toISOString() } } });
-}
+/** Re-exported: the run-now request is an operation (controller/operations/schedules.ts). */
+export { requestScheduleRun } from '../../operations/schedules.ts';
 
 export function addScheduleController(mgr: Manager, deps: ScheduleControllerDeps): ScheduleController {
   return new ScheduleController(mgr, deps);

@@ -1,6 +1,7 @@
-// What one Schedule step does to its GameServer. Lifecycle steps are spec edits (the same ones the
-// REST facade makes) followed by a wait for the GameServer controller to reach the goal, so the next
-// step (a console command after a restart) meets the server in the state it expects.
+// What one Schedule step does to its GameServer. Lifecycle steps are the operations layer's spec edits
+// (controller/operations/: the same ones every REST facade makes) followed by its wait for the goal,
+// served from the shared informer, so the next step (a console command after a restart) meets the
+// server in the state it expects.
 //
 // Decisions:
 // - restart on a server whose spec.state is Stopped is SKIPPED (success, skipped: true): a schedule
@@ -16,8 +17,9 @@ import type { Logger } from '../../../lib/log.ts';
 import type { Clock } from '../../runtime/workqueue.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { StoreError } from '../../store/errors.ts';
+import type { Operations } from '../../operations/index.ts';
+import type { ServerChange } from '../../operations/servers.ts';
 import { dataNode } from '../../../crds/placement.ts';
-import { SERVER_UID_ANNOTATION } from '../../../crds/backups.ts';
 
 export const LABEL_SCHEDULE = 'gantry.dev/schedule';
 /** When the schedule's clock made the Backup (ms precision; creationTimestamp has only seconds). */
@@ -25,6 +27,8 @@ export const ANNOTATION_SCHEDULED_AT = 'gantry.dev/scheduled-at';
 
 export interface StepContext {
   store: ResourceStore;
+  /** The operations layer (spec edits, goals, waits) built on this controller's informers and clock. */
+  ops: Operations;
   /** Sends a console line to the server's container on its node. */
   sendCommand(node: string, uid: string, line: string): Promise<void>;
   clock: Clock;
@@ -32,7 +36,6 @@ export interface StepContext {
   signal: AbortSignal;
   /** How long start/stop/restart/kill wait for the server to reach the goal. */
   waitTimeoutMs: number;
-  pollMs: number;
   schedule: Schedule;
   /** The scheduled time of the run (names and annotates backups). */
   scheduledTime: Date;
@@ -69,23 +72,18 @@ async function getServer(ctx: StepContext): Promise<GameServer> {
   return ctx.store.get<GameServer>('GameServer', ns, ctx.schedule.spec!.serverRef);
 }
 
-async function waitServer(ctx: StepContext, what: string, done: (s: GameServer) => boolean): Promise<{ ok: true } | { ok: false; last?: GameServer }> {
-  const end = ctx.clock.now() + ctx.waitTimeoutMs;
-  let last: GameServer | undefined;
-  for (;;) {
-    last = await getServer(ctx).catch((err) => {
-      if (err instanceof StoreError && err.code === 404) throw new Error(`GameServer ${ctx.schedule.spec!.serverRef} was deleted while waiting for ${what}`);
-      return last;
-    });
-    if (last && done(last)) return { ok: true };
-    if (ctx.clock.now() >= end) return { ok: false, last };
-    await sleep(ctx.clock, ctx.pollMs, ctx.signal);
-  }
-}
-
 const phaseOf = (s?: GameServer) => s?.status?.phase ?? 'unknown';
-const timeoutMsg = (ctx: StepContext, what: string, s?: GameServer) =>
-  `the server did not become ${what} within ${Math.round(ctx.waitTimeoutMs / 1000)} s (phase ${phaseOf(s)}${s?.status?.message ? `: ${s.status.message}` : ''})`;
+const detail = (s?: GameServer) => `phase ${phaseOf(s)}${s?.status?.message ? `: ${s.status.message}` : ''}`;
+
+/** Applies the change's goal wait; the step's result. */
+async function awaitGoal(ctx: StepContext, step: ScheduleStep, change: ServerChange, what: string, done: string): Promise<ScheduleStepResult> {
+  const r = await ctx.ops.servers.wait(change, { timeoutMs: ctx.waitTimeoutMs, signal: ctx.signal });
+  if (ctx.signal.aborted) throw new AbortedError(String(ctx.signal.reason ?? 'aborted'));
+  if (r.reached) return ok(step, done);
+  if (r.deleted) return fail(step, `GameServer ${ctx.schedule.spec!.serverRef} was deleted while waiting for ${what}`);
+  if (r.settled) return fail(step, `the server cannot become ${what} now (${detail(r.object)})`);
+  return fail(step, `the server did not become ${what} within ${Math.round(ctx.waitTimeoutMs / 1000)} s (${detail(r.object)})`);
+}
 
 /** Runs one step; never throws except AbortedError (the run was replaced or the Schedule deleted). */
 export async function runStep(step: ScheduleStep, index: number, ctx: StepContext): Promise<ScheduleStepResult> {
@@ -100,13 +98,10 @@ export async function runStep(step: ScheduleStep, index: number, ctx: StepContex
 }
 
 async function runStepUnsafe(step: ScheduleStep, index: number, ctx: StepContext): Promise<ScheduleStepResult> {
-  const { store } = ctx;
-  const ns = ctx.schedule.metadata.namespace ?? 'default';
   const name = ctx.schedule.spec!.serverRef;
-  const patch = (spec: Record<string, unknown>) => store.patch<GameServer>('GameServer', ns, name, { spec });
-  const stamp = () => new Date(ctx.clock.now()).toISOString();
   const server = step.action === 'backup' ? undefined : await getServer(ctx);
   const suspended = server?.spec?.suspended;
+  const ops = ctx.ops.servers;
 
   switch (step.action) {
     case 'command': {
@@ -117,38 +112,19 @@ async function runStepUnsafe(step: ScheduleStep, index: number, ctx: StepContext
       await ctx.sendCommand(node, server!.metadata.uid!, step.payload ?? '');
       return ok(step, `sent "${step.payload}"`);
     }
-    case 'start': {
+    case 'start':
       if (suspended) return fail(step, `server ${name} is suspended; not started`);
       if (server!.spec?.state === 'Running' && phaseOf(server) === 'running') return ok(step, 'already running');
-      await patch({ state: 'Running' });
-      const r = await waitServer(ctx, 'running', (s) => phaseOf(s) === 'running');
-      return r.ok ? ok(step, 'started') : fail(step, timeoutMsg(ctx, 'running', r.last));
-    }
-    case 'stop': {
+      return awaitGoal(ctx, step, await ops.start(server!), 'running', 'started');
+    case 'stop':
       if (server!.spec?.state === 'Stopped' && phaseOf(server) === 'stopped') return ok(step, 'already stopped');
-      await patch({ state: 'Stopped' });
-      const r = await waitServer(ctx, 'stopped', (s) => phaseOf(s) === 'stopped' || phaseOf(s) === 'crashed');
-      return r.ok ? ok(step, 'stopped') : fail(step, timeoutMsg(ctx, 'stopped', r.last));
-    }
-    case 'restart': {
+      return awaitGoal(ctx, step, await ops.stop(server!), 'stopped', 'stopped');
+    case 'restart':
       if (suspended) return fail(step, `server ${name} is suspended; not restarted`);
       if (server!.spec?.state !== 'Running') return ok(step, `server ${name} is Stopped (spec.state); restart skipped: a schedule does not start a server its operator stopped (use a start step)`, true);
-      const at = stamp();
-      const startedBefore = server!.status?.startedAt;
-      await patch({ restartedAt: at });
-      const r = await waitServer(
-        ctx,
-        'running again',
-        (s) => !!s.status?.handledRestartedAt && s.status.handledRestartedAt >= at && phaseOf(s) === 'running' && s.status.startedAt !== startedBefore,
-      );
-      return r.ok ? ok(step, 'restarted') : fail(step, timeoutMsg(ctx, 'running again', r.last));
-    }
-    case 'kill': {
-      const at = stamp();
-      await patch({ killedAt: at, state: 'Stopped' });
-      const r = await waitServer(ctx, 'stopped', (s) => !!s.status?.handledKilledAt && s.status.handledKilledAt >= at && !['running', 'starting', 'stopping'].includes(phaseOf(s)));
-      return r.ok ? ok(step, 'killed') : fail(step, timeoutMsg(ctx, 'stopped', r.last));
-    }
+      return awaitGoal(ctx, step, await ops.restart(server!), 'running again', 'restarted');
+    case 'kill':
+      return awaitGoal(ctx, step, await ops.kill(server!), 'stopped', 'killed');
     case 'backup':
       return backupStep(step, index, ctx);
   }
@@ -164,18 +140,13 @@ async function backupStep(step: ScheduleStep, index: number, ctx: StepContext): 
     throw err;
   });
   const at = new Date(ctx.clock.now()).toISOString();
-  const created = await ctx.store.create<Backup>({
-    apiVersion: 'gantry.dev/v1alpha1',
-    kind: 'Backup',
-    metadata: {
-      // A random suffix: two runs within one second, or two backup steps in one run, never collide.
-      generateName: `${sched.metadata.name.slice(0, 200)}-`,
-      namespace: ns,
-      labels: { [LABEL_SCHEDULE]: sched.metadata.name.slice(0, 63) },
-      annotations: { [ANNOTATION_SCHEDULED_AT]: at, 'gantry.dev/schedule-step': String(index), ...(server?.metadata.uid ? { [SERVER_UID_ANNOTATION]: server.metadata.uid } : {}) },
-      ownerReferences: [{ apiVersion: sched.apiVersion, kind: 'Schedule', name: sched.metadata.name, uid: sched.metadata.uid!, controller: true }],
-    } as unknown as Backup['metadata'],
-    spec: { serverRef: sched.spec!.serverRef, ...(step.payload ? { note: step.payload } : {}) },
+  const created = await ctx.ops.backups.create(server ?? { metadata: { name: sched.spec!.serverRef, namespace: ns } }, {
+    // A random suffix: two runs within one second, or two backup steps in one run, never collide.
+    generateName: `${sched.metadata.name.slice(0, 200)}-`,
+    labels: { [LABEL_SCHEDULE]: sched.metadata.name.slice(0, 63) },
+    annotations: { [ANNOTATION_SCHEDULED_AT]: at, 'gantry.dev/schedule-step': String(index) },
+    owner: { apiVersion: sched.apiVersion, kind: 'Schedule', name: sched.metadata.name, uid: sched.metadata.uid!, controller: true },
+    ...(step.payload ? { note: step.payload } : {}),
   });
   let msg = `created Backup ${created.metadata.name}`;
   const keep = sched.spec!.backupRetention?.keep;
