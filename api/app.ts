@@ -15,6 +15,7 @@ import { guard } from './http/guard.ts';
 import { catalystError } from './http/errors.ts';
 import { CATALYST_ROUTES } from './routes/catalyst.ts';
 import { KUBE_BASE, kubeApp, type KubeSettings } from './kube/app.ts';
+import { webAssets } from './web/static.ts';
 
 export interface AppDeps {
   /** Prometheus metrics of the controller, served at /metrics. */
@@ -31,6 +32,8 @@ export interface AppDeps {
   kube?: KubeSettings;
   /** Accounts, tokens, RBAC, audit, rate limits: every route but /healthz, /api/version and enrolment needs them. */
   api: ApiServices;
+  /** The built web panel (web/dist), served at `/` with an SPA fallback; absent: no panel. */
+  webRoot?: string;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -56,6 +59,7 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.nodes) {
     app.route('/', agentRoutes({ nodes: deps.nodes, log }));
   }
+  if (deps.webRoot) app.use('*', webAssets({ root: deps.webRoot, log }));
   // Unknown paths answer in Catalyst's shape (the dialect under /k8s has its own catch-all).
   app.notFound((c) => catalystError(c, 404, `no route for ${c.req.method} ${c.req.path}`, 'no_route'));
   app.onError((err, c) => (c.req.path.startsWith('/api/') ? renderError(c, svc, err) : statusResponse(c, err, log)));

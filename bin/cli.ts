@@ -12,6 +12,7 @@ Usage:
   gantry up [--data-dir .gantry] [--manifests DATA_DIR/manifests] [--port 8080] [--host 127.0.0.1]
             [--seed DIR | --no-seed] [--no-agent] [--node-name NAME] [--sftp-port 2022 | -1 | --no-sftp]
             [--max-body-kb 1024] [--upload-max-mb 100] [--tls-port 6443 | -1 | --no-tls] [--tls-san NAME ...]
+            [--web-dir web/dist | --no-web]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
@@ -68,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
           'tls-san': { type: 'string', multiple: true },
           'max-body-kb': { type: 'string', default: process.env.GANTRY_MAX_BODY_KB ?? '1024' },
           'upload-max-mb': { type: 'string', default: process.env.GANTRY_UPLOAD_MAX_MB ?? '100' },
+          'web-dir': { type: 'string', default: process.env.GANTRY_WEB_DIR },
+          'no-web': { type: 'boolean' },
         },
       });
       const maxBodyKb = Number(values['max-body-kb']);
@@ -94,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
         tlsPortFallback: values['tls-port'] === undefined,
         tlsNames: values['tls-san'],
         apiLimits: { maxBodyBytes: maxBodyKb * 1024, uploadMaxBytes: uploadMaxMb * 1024 * 1024 },
+        webDir: values['no-web'] ? false : values['web-dir'],
         localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
       });
     }

@@ -39,6 +39,7 @@ import { Operations } from '../../controller/operations/index.ts';
 import type { GameServer } from '../../crds/types.ts';
 import { DatabaseService } from '../../controller/databases/service.ts';
 import { ServerDatabases } from '../../controller/databases/cleanup.ts';
+import { defaultWebRoot } from '../../api/web/static.ts';
 
 export interface UpOptions {
   dataDir: string;
@@ -65,6 +66,8 @@ export interface UpOptions {
   tlsPortFallback?: boolean;
   /** Extra names and addresses for the HTTPS certificate (besides localhost, the host name and --host). */
   tlsNames?: string[];
+  /** The built web panel served at `/` (default: the checkout's web/dist); false = no panel. */
+  webDir?: string | false;
 }
 
 /** Everything `gantry up` runs, started; `stop()` shuts it down in order. Tests embed it too. */
@@ -158,7 +161,8 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   await bootstrapAdmin(api.accounts, process.env, apiLog);
   const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
   const kube: KubeSettings = {};
-  const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api, kube });
+  const webRoot = opts.webDir === false ? undefined : opts.webDir ? path.resolve(opts.webDir) : await defaultWebRoot();
+  const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api, kube, webRoot });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
@@ -204,6 +208,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     dataDir,
     database: dbPath,
     manifests: manifests.dir,
+    ...(webRoot ? { web: webRoot } : {}),
     kinds: registry.kinds().map((k) => k.kind),
     ...(sftp ? { sftpPort: sftp.port } : {}),
     ...(tls ? { tlsUrl: tls.url, kubernetes: `${tls.url}/k8s` } : {}),
