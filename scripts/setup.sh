@@ -8,6 +8,7 @@
 #                  (kubectl), in one apt transaction; Debian's kubectl 1.20 unpacked beside a newer one
 #   docker         a running engine: scripts/docker-engine.sh
 #   test image     gantry-test/gameserver:1: test/images/build.sh (skipped when up to date)
+#   web panel      web/dist: scripts/build-web.sh (skipped when up to date), after node modules
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -88,4 +89,5 @@ bash "$ROOT/test/images/build.sh"
 if [ -n "$npm_pid" ]; then
   wait "$npm_pid" || gantry_die "node modules could not be installed"
 fi
+bash "$ROOT/scripts/build-web.sh"
 gantry_log "ready ($(gantry_elapsed "$T0"))"

@@ -1,0 +1,166 @@
+// Backups: create (name, note), progress while the agent archives, download (a one-time link),
+// restore onto the stopped server, delete. The list is re-read every 2 s while one is in progress.
+import { useState } from 'react';
+import { useApp } from '../../app-context.tsx';
+import { t, tk } from '../../i18n/index.ts';
+import type { Backup, Server } from '../../api/types.ts';
+import { useLoad } from '../../ui/hooks.ts';
+import { Badge, Button, Confirm, Dialog, Empty, ErrorBox, Input, Spinner, Check } from '../../ui/kit.tsx';
+import { bytes, dateTime } from '../../lib/format.ts';
+
+const busyPhase = (s: string) => s === 'pending' || s === 'in_progress';
+const tone = (s: string) => (s === 'completed' ? 'ok' : s === 'failed' ? 'bad' : 'busy');
+
+export default function BackupsTab({ server, can, phase }: { server: Server; can: (p: string) => boolean; phase: string | undefined }) {
+  const { api, toast } = useApp();
+  const base = `/api/servers/${encodeURIComponent(server.id)}/backups`;
+  const list = useLoad(() => api.get<Backup[]>(base), [server.id], { intervalMs: 2000 });
+  const [creating, setCreating] = useState(false);
+  const [name, setName] = useState('');
+  const [note, setNote] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [restoring, setRestoring] = useState<Backup>();
+  const [truncate, setTruncate] = useState(false);
+  const [deleting, setDeleting] = useState<Backup>();
+
+  const create = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.call('POST', base, { body: { ...(name ? { name } : {}), ...(note ? { note } : {}) } });
+      setCreating(false);
+      setName('');
+      setNote('');
+      toast(t('backups.started'));
+      await list.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const download = async (b: Backup) => {
+    setError(undefined);
+    try {
+      const { token } = await api.data<{ token: string }>('POST', '/api/auth/tokens', { body: { purpose: 'download', serverId: server.id, backupId: b.id } });
+      const a = document.createElement('a');
+      a.href = `${base}/${encodeURIComponent(b.id)}/download?token=${encodeURIComponent(token)}`;
+      a.download = `${b.name}.tar.gz`;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  const stopped = ['stopped', 'crashed', 'error'].includes(phase ?? '') && server.desiredState === 'stopped';
+  const rows = list.data ?? [];
+  return (
+    <div className="card">
+      <header className="card-head">
+        <h2>{t('tab.backups')}</h2>
+        {can('backup.create') ? (
+          <div className="card-actions">
+            <Button variant="primary" onClick={() => setCreating(true)}>
+              {t('backups.create')}
+            </Button>
+          </div>
+        ) : null}
+      </header>
+      <ErrorBox error={error ?? list.error} />
+      {!list.data && !list.error ? <Spinner /> : null}
+      {list.data && !rows.length ? <Empty>{t('backups.none')}</Empty> : null}
+      {rows.length ? (
+        <table className="table">
+          <thead>
+            <tr>
+              <th scope="col">{t('backups.name')}</th>
+              <th scope="col">{t('backups.status')}</th>
+              <th scope="col">{t('backups.size')}</th>
+              <th scope="col">{t('backups.created')}</th>
+              <th scope="col"><span className="sr-only">{t('common.actions')}</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((b) => (
+              <tr key={b.id} data-backup={b.name}>
+                <th scope="row" data-label={t('backups.name')}>
+                  {b.name}
+                  {b.note ? <div className="muted small">{b.note}</div> : null}
+                  {b.message && b.status === 'failed' ? <div className="error-text small">{b.message}</div> : null}
+                </th>
+                <td data-label={t('backups.status')}>
+                  <Badge tone={tone(b.status)}>
+                    {busyPhase(b.status) ? <span className="spinner" aria-hidden="true" /> : null} {tk(`backups.phase.${b.status}`)}
+                  </Badge>
+                </td>
+                <td data-label={t('backups.size')}>{b.sizeBytes ? bytes(b.sizeBytes) : '—'}</td>
+                <td data-label={t('backups.created')}>{dateTime(b.createdAt)}</td>
+                <td className="row-actions">
+                  {b.status === 'completed' ? <Button variant="ghost" onClick={() => void download(b)}>{t('files.download')}</Button> : null}
+                  {b.status === 'completed' && can('backup.restore') ? (
+                    <Button variant="ghost" onClick={() => { setTruncate(false); setRestoring(b); }}>
+                      {t('backups.restore')}
+                    </Button>
+                  ) : null}
+                  {can('backup.delete') && !busyPhase(b.status) ? <Button variant="ghost" onClick={() => setDeleting(b)}>{t('common.delete')}</Button> : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <Dialog
+        open={creating}
+        onClose={() => setCreating(false)}
+        title={t('backups.create')}
+        footer={
+          <>
+            <Button onClick={() => setCreating(false)}>{t('common.cancel')}</Button>
+            <Button variant="primary" busy={busy} onClick={() => void create()}>
+              {t('backups.createSubmit')}
+            </Button>
+          </>
+        }
+      >
+        <form onSubmit={(e) => { e.preventDefault(); void create(); }}>
+          <Input label={t('backups.name')} placeholder={t('backups.namePlaceholder')} value={name} onChange={(e) => setName(e.target.value)} />
+          <Input label={t('backups.note')} value={note} onChange={(e) => setNote(e.target.value)} />
+        </form>
+        <ErrorBox error={error} />
+      </Dialog>
+      <Confirm
+        open={!!restoring}
+        danger={false}
+        title={t('backups.restoreTitle')}
+        message={
+          <>
+            <p>{t('backups.restoreMessage', { name: restoring?.name ?? '' })}</p>
+            {!stopped ? <p className="error-text">{t('backups.mustStop')}</p> : null}
+            <Check label={t('backups.truncate')} checked={truncate} onChange={(e) => setTruncate(e.target.checked)} />
+          </>
+        }
+        confirmLabel={t('backups.restore')}
+        onClose={() => setRestoring(undefined)}
+        onConfirm={async () => {
+          await api.call('POST', `${base}/${encodeURIComponent(restoring!.id)}/restore`, { body: truncate ? { truncate: true } : {}, query: { wait: true } });
+          toast(t('backups.restored', { name: restoring!.name }));
+        }}
+      />
+      <Confirm
+        open={!!deleting}
+        title={t('backups.deleteTitle')}
+        message={t('backups.deleteMessage', { name: deleting?.name ?? '' })}
+        confirmLabel={t('common.delete')}
+        onClose={() => setDeleting(undefined)}
+        onConfirm={async () => {
+          await api.call('DELETE', `${base}/${encodeURIComponent(deleting!.id)}`);
+          await list.reload();
+        }}
+      />
+    </div>
+  );
+}
