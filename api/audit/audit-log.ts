@@ -55,6 +55,8 @@ export interface AuditQuery {
   resourceType?: string;
   resourceId?: string;
   resourceUid?: string;
+  /** Entries about the server with this uid (metadata.serverUid), whatever their resource type. */
+  serverUid?: string;
   /** Entries with a smaller id (paging backwards). */
   before?: number;
   limit?: number;
@@ -100,6 +102,11 @@ export class AuditLog {
     if (q.resourceType) add('resource_type = ?', q.resourceType);
     if (q.resourceId) add('resource_id = ?', q.resourceId);
     if (q.resourceUid) add('resource_uid = ?', q.resourceUid);
+    // A server's own entries carry its uid as resource_uid; those about its backups, files, tasks as metadata.serverUid.
+    if (q.serverUid) {
+      where.push("(resource_uid = ? OR json_extract(metadata, '$.serverUid') = ?)");
+      params.push(q.serverUid, q.serverUid);
+    }
     if (q.before) add('id < ?', q.before);
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
     const rows = await this.db.all<Record<string, unknown>>(

@@ -244,6 +244,8 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
           svc.access.check(ctx.principal!, server, permission, { ownerAllowed: spec.access.ownerAllowed });
           ctx.server = server;
           ctx.audit.metadata.serverName = server.spec?.displayName ?? server.metadata.name;
+          // The uid ties the entry to this server, not to a later one re-created under the same name.
+          ctx.audit.metadata.serverUid = server.metadata.uid;
           if (spec.blockedWhenSuspended && server.spec?.suspended) {
             throw locked(`Server is suspended${server.spec?.suspendReason ? ` (${server.spec?.suspendReason})` : ''}: actions are blocked until it is unsuspended`);
           }

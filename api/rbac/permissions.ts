@@ -35,6 +35,7 @@ export const PERMISSIONS: readonly PermissionInfo[] = [
   p('server.suspend', 'Suspend and unsuspend servers', false),
   p('server.transfer', 'Move a server to another node', false),
   p('server.subusers', 'Grant other users access to a server', true),
+  p('server.activity', 'See a server\'s activity (its audit entries)', true),
   p('file.read', 'List, read and download files', true),
   p('file.write', 'Upload, create, edit, move and extract files', true),
   p('file.delete', 'Delete files', true),

@@ -246,26 +246,29 @@ export const accountRoutes: RouteSpec[] = [
         purpose: { type: 'string', enum: ['websocket', 'sftp', 'download'] },
         serverId: { type: 'string', minLength: 1, maxLength: 253 },
         path: { type: 'string', minLength: 1, maxLength: 4096 },
+        backupId: { type: 'string', minLength: 1, maxLength: 253, description: 'A download token for this backup\'s archive (instead of path)' },
       },
       required: ['purpose'],
       additionalProperties: false,
     },
-    responses: { 200: 'token, purpose, expiresAt', 400: 'download without serverId and path', 403: 'API keys call the API directly', 404: 'server not found' },
-    handler: async ({ c, svc, principal, body }: RouteCtx<{ purpose: Exclude<TokenPurpose, 'access'>; serverId?: string; path?: string }>) => {
+    responses: { 200: 'token, purpose, expiresAt', 400: 'download without serverId and path (or backupId)', 403: 'API keys call the API directly', 404: 'server not found' },
+    handler: async ({ c, svc, principal, body }: RouteCtx<{ purpose: Exclude<TokenPurpose, 'access'>; serverId?: string; path?: string; backupId?: string }>) => {
       // A purpose token carries the user's full grants, not a key's scopes, and outlives the key's
       // revocation: handing one to a key would widen it.
       const p = requireSession(principal, 'issuing a purpose token');
-      const { purpose, serverId, path } = body;
-      if (purpose === 'download' && (!serverId || !path)) throw badRequest('a download token needs serverId and path (the one file it opens)');
+      const { purpose, serverId, path, backupId } = body;
+      if (purpose === 'download' && (!serverId || (!path === !backupId))) throw badRequest('a download token needs serverId and either path (the one file it opens) or backupId (the one backup archive)');
       if (path !== undefined && (purpose !== 'download' || path.includes('\0'))) throw badRequest(purpose !== 'download' ? 'path applies to download tokens only' : 'path must not contain NUL');
+      if (backupId !== undefined && purpose !== 'download') throw badRequest('backupId applies to download tokens only');
       const scope: Record<string, string> = {};
       if (serverId) {
         const server = await svc.servers.find(serverId);
         if (!server) throw notFound(`server "${serverId}" not found`);
-        svc.access.check(p, server, PURPOSE_PERMISSION[purpose]);
+        svc.access.check(p, server, backupId ? 'backup.read' : PURPOSE_PERMISSION[purpose]);
         scope.serverId = serverId;
       }
       if (path) scope.path = path;
+      if (backupId) scope.backupId = backupId;
       const user = svc.accounts.requireUser(p.userId);
       const { token, expiresAt } = await svc.auth.tokens.sign(purpose, { userId: user.id, email: user.email, username: user.username, sid: p.sessionId, ...(serverId ? { scope } : {}) });
       c.header('Cache-Control', 'no-store');

@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import { archiveServerUid } from '../../crds/backups.ts';
 import { BACKUP_NAME_ANNOTATION, SERVER_LABEL } from '../../controller/operations/backups.ts';
 import { route, ok, done, type RouteCtx, type RouteSpec } from '../http/route.ts';
-import { ApiError, conflict } from '../http/errors.ts';
+import { ApiError, conflict, forbidden } from '../http/errors.ts';
 import { toApiError } from './files.ts';
 
 export { BACKUP_NAME_ANNOTATION, SERVER_LABEL };
@@ -134,10 +134,13 @@ export const backupRoutes: RouteSpec[] = [
   backupRoute({
     method: 'GET',
     path: '/api/servers/:serverId/backups/:backupId/download',
-    summary: 'Download the backup archive (.tar.gz, streamed from the node)',
+    summary: 'Download the backup archive (.tar.gz, streamed from the node). Accepts ?token= (a download token for this backup) for links opened by a browser',
     access: { permission: 'backup.read', server: true },
-    responses: { 200: 'application/gzip with Content-Length and the archive sha256 in X-Checksum-Sha256', 409: 'backup not completed', 503: 'node offline' },
-    handler: async ({ c, svc, server, params }) => {
+    queryToken: 'download',
+    query: { token: { type: 'string', maxLength: 4096, description: 'A download token (POST /api/auth/tokens with backupId) instead of the Authorization header' } },
+    responses: { 200: 'application/gzip with Content-Length and the archive sha256 in X-Checksum-Sha256', 403: 'the token is for another file or backup', 409: 'backup not completed', 503: 'node offline' },
+    handler: async ({ c, svc, server, params, tokenScope }) => {
+      if (tokenScope && (tokenScope.serverId !== params.serverId || tokenScope.backupId !== params.backupId)) throw forbidden('this download token was issued for another file or backup', 'token_scope');
       const b = await svc.ops.backups.find(server!, params.backupId!);
       const st = b.status ?? {};
       if (st.phase !== 'completed' || !st.path || !st.nodeName) throw conflict(`backup ${b.metadata.name} is ${st.phase ?? 'pending'}, not completed: there is no archive to download`, 'backup_not_completed');

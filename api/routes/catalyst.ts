@@ -17,6 +17,8 @@ import { taskRoutes } from './tasks.ts';
 import { alertRoutes } from './alerts.ts';
 import { metricsRoutes } from './metrics.ts';
 import { databaseRoutes } from './databases.ts';
+import { serverActivityRoutes } from './server-activity.ts';
+import { templateImportRoutes } from './template-import.ts';
 
 const ROUTES: RouteSpec[] = [
   ...authRoutes,
@@ -34,6 +36,8 @@ const ROUTES: RouteSpec[] = [
   ...alertRoutes,
   ...metricsRoutes,
   ...databaseRoutes,
+  ...serverActivityRoutes,
+  ...templateImportRoutes,
 ];
 
 /** Routes outside the declared list (served by their own modules), documented for completeness. */

@@ -332,6 +332,18 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
     expect(updated.body.data).toMatchObject({ id: 'doc-template', description: 'updated', dockerImage: 'gantry-test/gameserver:1' });
     expect(await api('DELETE', '/api/templates/doc-template')).toMatchObject({ status: 200, body: { success: true, message: 'Template deleted' } });
     expectStatus(await api('GET', '/api/templates/doc-template'), 404);
+
+    // A Pterodactyl egg: converted (dry run), then imported.
+    const egg = { meta: { version: 'PTDL_v2' }, name: 'Doc Egg', docker_images: { 'Java 21': 'ghcr.io/pterodactyl/yolks:java_21' }, startup: 'java -jar {{SERVER_JARFILE}}', config: { stop: 'stop', startup: '{"done": ")! For help"}', files: '{}' }, variables: [{ name: 'Jar', env_variable: 'SERVER_JARFILE', default_value: 'server.jar', rules: 'required|string|max:20', user_editable: true, user_viewable: true }] };
+    const dry = await api('POST', '/api/templates/import/pterodactyl?dryRun=true', { body: egg });
+    expectStatus(dry, 200);
+    expect(dry.body.data).toMatchObject({ dryRun: true, template: { id: 'doc-egg', dockerImage: 'ghcr.io/pterodactyl/yolks:java_21', readyPattern: '\\)! For help' } });
+    expectStatus(await api('GET', '/api/templates/doc-egg'), 404);
+    const imported = await api('POST', '/api/templates/import/pterodactyl', { body: egg });
+    expectStatus(imported, 201);
+    expect(imported.body.data.template.variables).toEqual([expect.objectContaining({ name: 'SERVER_JARFILE', required: true, default: 'server.jar' })]);
+    expectStatus(await api('POST', '/api/templates/import/pterodactyl', { token: user, body: egg }), 403);
+    expectStatus(await api('DELETE', '/api/templates/doc-egg'), 200);
   });
 
   it('a server: create, list, get, update, install', async () => {
@@ -676,6 +688,9 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
     const health = await api('GET', '/api/admin/health');
     expectStatus(health, 200);
     expect(health.body.data).toMatchObject({ status: 'healthy', database: 'connected', nodes: { total: 1, online: 1, offline: 0 }, services: expect.any(Object), uptime: expect.any(Number) });
+    const activity = await api('GET', s('/activity?limit=200'));
+    expectStatus(activity, 200);
+    expect(activity.body.data.find((e: { action: string }) => e.action === 'server.start')).toMatchObject({ username: ADMIN.username, resourceId: SERVER, metadata: expect.objectContaining({ serverUid: expect.any(String) }) });
     const audit = await api('GET', '/api/admin/audit-logs?action=server.start&limit=100');
     expectStatus(audit, 200);
     expect(audit.body.data.length).toBeGreaterThan(0);
