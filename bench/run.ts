@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   kube: () => import('./kube.ts'),
   players: () => import('./players.ts'),
   databases: () => import('./databases.ts'),
+  web: () => import('./web.ts'),
 };
 
 const wanted = process.argv.slice(2);

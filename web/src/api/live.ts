@@ -100,8 +100,10 @@ export class LiveSocket {
     for (const e of events) sub.events.add(e);
     sub.listeners.add(listener);
     if (events.includes('server_log')) sub.history = Math.max(sub.history, history);
-    const addsLog = events.includes('server_log') && !before.includes('server_log');
-    if ([...sub.events].sort().join() !== before || addsLog) this.sendSubscribe(serverId, sub, addsLog ? history : 0);
+    // A console that (re)opens asks for history: subscribe again with it, even when the events are
+    // unchanged, so it gets the replay (marked `replay`) instead of joining the live stream mid-way.
+    const wantsReplay = events.includes('server_log') && history > 0;
+    if ([...sub.events].sort().join() !== before || wantsReplay) this.sendSubscribe(serverId, sub, wantsReplay ? history : 0);
     return () => {
       const s = this.subs.get(serverId);
       if (!s) return;

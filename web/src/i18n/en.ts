@@ -291,6 +291,7 @@ export const en = {
   'nodes.edit': 'Edit node',
   'nodes.saved': 'Node saved',
   'nodes.name': 'Name',
+  'nodes.id': 'Id',
   'nodes.address': 'Address',
   'nodes.addressHint': 'Host name or IP players and the panel reach the node at.',
   'nodes.lastSeen': 'Last heartbeat',
@@ -441,5 +442,5 @@ export const en = {
   'account.disabled2fa': 'Two-factor sign-in is off',
   'account.sessions': 'Sessions',
   'account.thisSession': 'this browser',
-  'account.revoke': 'Sign out',
+  'account.revoke': 'End this session',
 } as const;

@@ -67,6 +67,9 @@ export function CodeEditor({ value, onChange, lang, label, readOnly, onSave }: {
       }),
     });
     view.current = v;
+    // A read-only document still scrolls: keyboard users reach the scroller itself.
+    v.scrollDOM.tabIndex = 0;
+    v.scrollDOM.setAttribute('aria-label', label);
     const off = onThemeChange(() => v.dispatch({ effects: theme.reconfigure(dark() ? oneDark : []) }));
     return () => {
       off();

@@ -96,6 +96,8 @@ export default function NodesPage() {
           }
         >
           <dl className="kv kv-wide">
+            <dt>{t('nodes.id')}</dt>
+            <dd><code>{n.id}</code></dd>
             <dt>{t('nodes.address')}</dt>
             <dd><code>{n.hostname}</code></dd>
             <dt>{t('nodes.lastSeen')}</dt>
