@@ -73,16 +73,9 @@ export interface Node {
   servers: { id: string; name: string; status: string }[];
 }
 
-export interface TemplateVariable {
-  name: string;
-  displayName?: string;
-  description?: string;
-  default?: string;
-  required?: boolean;
-  pattern?: string;
-  userEditable?: boolean;
-  userViewable?: boolean;
-}
+// The template variable is the CRD's own type (crds/types.ts): one definition for YAML, API and panel.
+export type { TemplateVariable } from '../../../crds/types.ts';
+import type { TemplateVariable } from '../../../crds/types.ts';
 
 export interface Template {
   id: string;

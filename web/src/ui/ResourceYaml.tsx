@@ -7,7 +7,7 @@ import { useApp } from '../app-context.tsx';
 import { t } from '../i18n/index.ts';
 import { forCommit, type KubeObject } from '../api/kube.ts';
 import { useLoad } from './hooks.ts';
-import { Button, CopyButton, ErrorBox, Spinner } from './kit.tsx';
+import { Button, CopyButton, ErrorBox, Spinner, downloadLink } from './kit.tsx';
 
 const CodeEditor = lazy(() => import('./CodeEditor.tsx').then((m) => ({ default: m.CodeEditor })));
 
@@ -23,10 +23,7 @@ export function ResourceYaml({ kind, name, namespace, canEdit }: { kind: string;
   const view = stringify(forCommit(obj.data));
   const download = () => {
     const url = URL.createObjectURL(new Blob([view], { type: 'application/yaml' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `${kind.toLowerCase()}-${name}.yaml`;
-    a.click();
+    downloadLink(url, `${kind.toLowerCase()}-${name}.yaml`);
     URL.revokeObjectURL(url);
   };
   const save = async () => {

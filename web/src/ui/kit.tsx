@@ -171,6 +171,63 @@ export function Confirm({ open, title, message, confirmLabel, onConfirm, onClose
   );
 }
 
+/**
+ * A dialog around a form: Cancel and a primary submit button; the submit runs `onSubmit` with the busy
+ * state and keeps its error (the API's message) in the dialog, which stays open until it succeeds.
+ */
+export function FormDialog({ open, title, onClose, onSubmit, submitLabel, wide, grid, children }: { open: boolean; title: string; onClose: () => void; onSubmit: () => Promise<unknown>; submitLabel?: string; wide?: boolean; grid?: boolean; children: ReactNode }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const formId = useId();
+  useEffect(() => {
+    if (open) setError(undefined);
+  }, [open]);
+  const submit = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await onSubmit();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog
+      open={open}
+      wide={wide}
+      title={title}
+      onClose={onClose}
+      footer={
+        <>
+          <Button onClick={onClose}>{t('common.cancel')}</Button>
+          <Button type="submit" form={formId} variant="primary" busy={busy}>
+            {submitLabel ?? t('common.save')}
+          </Button>
+        </>
+      }
+    >
+      <form id={formId} className={grid ? 'form-grid' : undefined} onSubmit={(e) => { e.preventDefault(); void submit(); }}>
+        {children}
+        <div className="span-all">
+          <ErrorBox error={error} />
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Starts a browser download of `href` (a same-origin URL or a blob: URL) under `name`. */
+export function downloadLink(href: string, name: string): void {
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+}
+
 export function CopyButton({ text, label }: { text: string; label?: string }) {
   const [done, setDone] = useState(false);
   return (

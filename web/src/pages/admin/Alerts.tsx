@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { t, tk } from '../../i18n/index.ts';
 import type { Alert, AlertRule } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Check, Confirm, Dialog, Empty, ErrorBox, Input, PageHead, Section, Select, Spinner, TabPanel, Tabs } from '../../ui/kit.tsx';
+import { Badge, Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Select, Spinner, TabPanel, Tabs } from '../../ui/kit.tsx';
 import { dateTime } from '../../lib/format.ts';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 
@@ -97,39 +97,28 @@ function RuleList() {
   const [form, setForm] = useState<RuleForm>();
   const [yaml, setYaml] = useState<string>();
   const [deleting, setDeleting] = useState<AlertRule>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
   const edit = (r?: AlertRule) => {
-    setError(undefined);
     const c = (r?.conditions ?? {}) as { metric?: string; operator?: string; value?: number; duration?: number };
     const a = (r?.actions?.[0] ?? {}) as { url?: string; format?: string };
     setForm({ id: r?.id, name: r?.name ?? '', type: r?.type ?? 'resource_threshold', targetId: r?.targetId ?? '*', metric: c.metric ?? 'cpu', operator: c.operator ?? '>', value: String(c.value ?? 90), duration: String(c.duration ?? 60), severity: r?.severity ?? 'warning', webhook: a.url ?? '', format: a.format ?? 'generic', enabled: r?.enabled ?? true });
   };
   const save = async () => {
     if (!form) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const body: Record<string, unknown> = {
-        name: form.name,
-        type: form.type,
-        target: form.type === 'node_offline' ? 'node' : 'server',
-        targetId: form.targetId || '*',
-        severity: form.severity,
-        enabled: form.enabled,
-        conditions: form.type === 'resource_threshold' ? { metric: form.metric, operator: form.operator, value: Number(form.value), duration: Number(form.duration) } : null,
-        actions: form.webhook ? [{ type: 'webhook', url: form.webhook, format: form.format }] : [],
-      };
-      if (form.id) await api.call('PUT', `/api/alert-rules/${encodeURIComponent(form.id)}`, { body });
-      else await api.call('POST', '/api/alert-rules', { body });
-      toast(t('rules.saved', { name: form.name }));
-      setForm(undefined);
-      await rules.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const body: Record<string, unknown> = {
+      name: form.name,
+      type: form.type,
+      target: form.type === 'node_offline' ? 'node' : 'server',
+      targetId: form.targetId || '*',
+      severity: form.severity,
+      enabled: form.enabled,
+      conditions: form.type === 'resource_threshold' ? { metric: form.metric, operator: form.operator, value: Number(form.value), duration: Number(form.duration) } : null,
+      actions: form.webhook ? [{ type: 'webhook', url: form.webhook, format: form.format }] : [],
+    };
+    if (form.id) await api.call('PUT', `/api/alert-rules/${encodeURIComponent(form.id)}`, { body });
+    else await api.call('POST', '/api/alert-rules', { body });
+    toast(t('rules.saved', { name: form.name }));
+    setForm(undefined);
+    await rules.reload();
   };
   const list = rules.data ?? [];
   return (
@@ -151,9 +140,9 @@ function RuleList() {
           {yaml === r.id ? <ResourceYaml kind="AlertRule" name={r.id} canEdit={can('resource.write')} /> : null}
         </div>
       ))}
-      <Dialog open={!!form} wide title={form?.id ? t('rules.edit') : t('rules.create')} onClose={() => setForm(undefined)} footer={<><Button onClick={() => setForm(undefined)}>{t('common.cancel')}</Button><Button variant="primary" busy={busy} onClick={() => void save()}>{t('common.save')}</Button></>}>
+      <FormDialog open={!!form} wide grid title={form?.id ? t('rules.edit') : t('rules.create')} onClose={() => setForm(undefined)} onSubmit={save}>
         {form ? (
-          <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+          <>
             <Input label={t('rules.name')} required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
             <Select label={t('rules.type')} value={form.type} onChange={(e) => setForm({ ...form, type: e.target.value })} options={['resource_threshold', 'server_crashed', 'node_offline'].map((x) => ({ value: x, label: tk(`rules.type.${x}`) }))} />
             <Input label={t('rules.target')} hint={t('rules.targetHint')} value={form.targetId} onChange={(e) => setForm({ ...form, targetId: e.target.value })} />
@@ -169,10 +158,9 @@ function RuleList() {
             <Input label={t('rules.webhook')} type="url" value={form.webhook} onChange={(e) => setForm({ ...form, webhook: e.target.value })} />
             <Select label={t('rules.format')} value={form.format} onChange={(e) => setForm({ ...form, format: e.target.value })} options={['generic', 'discord', 'slack'].map((x) => ({ value: x, label: x }))} />
             <Check label={t('rules.enabled')} checked={form.enabled} onChange={(e) => setForm({ ...form, enabled: e.target.checked })} />
-            <div className="span-all"><ErrorBox error={error} /></div>
-          </form>
+          </>
         ) : null}
-      </Dialog>
+      </FormDialog>
       <Confirm open={!!deleting} title={t('rules.deleteTitle')} message={t('rules.deleteMessage', { name: deleting?.name ?? '' })} confirmLabel={t('common.delete')} onClose={() => setDeleting(undefined)} onConfirm={async () => { await api.call('DELETE', `/api/alert-rules/${encodeURIComponent(deleting!.id)}`); await rules.reload(); }} />
     </Section>
   );

@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { Node } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Confirm, CopyButton, Dialog, Empty, ErrorBox, Input, PageHead, Section, Spinner } from '../../ui/kit.tsx';
+import { Badge, Button, Confirm, CopyButton, Dialog, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Spinner } from '../../ui/kit.tsx';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 import { mib, relativeTime } from '../../lib/format.ts';
 
@@ -24,7 +24,6 @@ export default function NodesPage() {
   const [enrol, setEnrol] = useState<Enrol>();
   const [yaml, setYaml] = useState<string>();
   const [deleting, setDeleting] = useState<Node>();
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
 
   const token = async (name: string) => {
@@ -38,43 +37,35 @@ export default function NodesPage() {
 
   const save = async () => {
     if (!form) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const body: Record<string, unknown> = { name: form.name, hostname: form.hostname };
-      if (form.memory) body.maxMemoryMb = Number(form.memory);
-      if (form.cpu) body.maxCpuCores = Number(form.cpu);
-      if (form.disk) body.maxDiskMb = Number(form.disk);
-      if (form.portStart && form.portEnd) body.portRange = { start: Number(form.portStart), end: Number(form.portEnd) };
-      if (form.editing) {
-        await api.call('PUT', `/api/nodes/${encodeURIComponent(form.editing)}`, { body });
-        toast(t('nodes.saved'));
-      } else {
-        if (form.id) body.id = form.id;
-        // Creating answers a one-time deployment token with the command to run on the node.
-        const d = await api.data<Node & { command?: string; expiresAt?: string }>('POST', '/api/nodes', { body });
-        if (d.command) setEnrol({ command: d.command, expiresAt: d.expiresAt ?? '', nodeName: d.id });
-        else await token(d.id);
-      }
-      setForm(undefined);
-      await nodes.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
+    const body: Record<string, unknown> = { name: form.name, hostname: form.hostname };
+    if (form.memory) body.maxMemoryMb = Number(form.memory);
+    if (form.cpu) body.maxCpuCores = Number(form.cpu);
+    if (form.disk) body.maxDiskMb = Number(form.disk);
+    if (form.portStart && form.portEnd) body.portRange = { start: Number(form.portStart), end: Number(form.portEnd) };
+    if (form.editing) {
+      await api.call('PUT', `/api/nodes/${encodeURIComponent(form.editing)}`, { body });
+      toast(t('nodes.saved'));
+    } else {
+      if (form.id) body.id = form.id;
+      // Creating answers a one-time deployment token with the command to run on the node.
+      const d = await api.data<Node & { command?: string; expiresAt?: string }>('POST', '/api/nodes', { body });
+      if (d.command) setEnrol({ command: d.command, expiresAt: d.expiresAt ?? '', nodeName: d.id });
+      else await token(d.id);
     }
+    setForm(undefined);
+    await nodes.reload();
   };
 
   return (
     <div className="page">
       <PageHead title={t('nav.nodes')}>
         {can('node.create') ? (
-          <Button variant="primary" onClick={() => { setError(undefined); setForm({ ...emptyForm }); }}>
+          <Button variant="primary" onClick={() => setForm({ ...emptyForm })}>
             {t('nodes.create')}
           </Button>
         ) : null}
       </PageHead>
-      <ErrorBox error={form ? undefined : (error ?? nodes.error)} />
+      <ErrorBox error={error ?? nodes.error} />
       {!nodes.data && !nodes.error ? <Spinner /> : null}
       {nodes.data && !nodes.data.length ? <Empty>{t('node.none')}</Empty> : null}
       {nodes.data?.map((n) => (
@@ -86,7 +77,7 @@ export default function NodesPage() {
               <Badge tone={n.isOnline ? 'ok' : 'bad'}>{n.isOnline ? t('node.online') : t('node.offline')}</Badge>
               {can('node.deploy') ? <Button onClick={() => void token(n.id)}>{t('nodes.newToken')}</Button> : null}
               {can('node.update') ? (
-                <Button onClick={() => { setError(undefined); setForm({ ...emptyForm, editing: n.id, name: n.name, hostname: n.hostname, memory: String(n.maxMemoryMb ?? ''), cpu: String(n.maxCpuCores ?? ''), disk: String(n.maxDiskMb ?? ''), portStart: String(n.portRange?.start ?? ''), portEnd: String(n.portRange?.end ?? '') }); }}>
+                <Button onClick={() => { setForm({ ...emptyForm, editing: n.id, name: n.name, hostname: n.hostname, memory: String(n.maxMemoryMb ?? ''), cpu: String(n.maxCpuCores ?? ''), disk: String(n.maxDiskMb ?? ''), portStart: String(n.portRange?.start ?? ''), portEnd: String(n.portRange?.end ?? '') }); }}>
                   {t('common.edit')}
                 </Button>
               ) : null}
@@ -118,22 +109,9 @@ export default function NodesPage() {
           {yaml === n.id ? <ResourceYaml kind="GameNode" name={n.id} canEdit={can('resource.write')} /> : null}
         </Section>
       ))}
-      <Dialog
-        open={!!form}
-        wide
-        title={form?.editing ? t('nodes.edit') : t('nodes.create')}
-        onClose={() => setForm(undefined)}
-        footer={
-          <>
-            <Button onClick={() => setForm(undefined)}>{t('common.cancel')}</Button>
-            <Button variant="primary" busy={busy} onClick={() => void save()}>
-              {t('common.save')}
-            </Button>
-          </>
-        }
-      >
+      <FormDialog open={!!form} wide grid title={form?.editing ? t('nodes.edit') : t('nodes.create')} onClose={() => setForm(undefined)} onSubmit={save}>
         {form ? (
-          <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+          <>
             <Input label={t('nodes.name')} required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
             <Input label={t('nodes.address')} hint={t('nodes.addressHint')} required value={form.hostname} onChange={(e) => setForm({ ...form, hostname: e.target.value })} />
             <Input label={t('nodes.memoryMb')} type="number" min={0} value={form.memory} onChange={(e) => setForm({ ...form, memory: e.target.value })} />
@@ -141,12 +119,9 @@ export default function NodesPage() {
             <Input label={t('nodes.diskMb')} type="number" min={0} value={form.disk} onChange={(e) => setForm({ ...form, disk: e.target.value })} />
             <Input label={t('nodes.portStart')} type="number" min={1} max={65535} value={form.portStart} onChange={(e) => setForm({ ...form, portStart: e.target.value })} />
             <Input label={t('nodes.portEnd')} type="number" min={1} max={65535} value={form.portEnd} onChange={(e) => setForm({ ...form, portEnd: e.target.value })} />
-            <div className="span-all">
-              <ErrorBox error={error} />
-            </div>
-          </form>
+          </>
         ) : null}
-      </Dialog>
+      </FormDialog>
       <Dialog open={!!enrol} title={t('nodes.enrolTitle', { name: enrol?.nodeName ?? '' })} onClose={() => setEnrol(undefined)} footer={<Button onClick={() => setEnrol(undefined)}>{t('common.close')}</Button>}>
         <p>{t('nodes.enrolIntro')}</p>
         <pre className="code-block" data-testid="enrol-command">{enrol?.command}</pre>

@@ -6,7 +6,7 @@ import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { Template, TemplateVariable } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Button, Check, Confirm, Dialog, Empty, ErrorBox, Input, PageHead, Section, Spinner, TextArea } from '../../ui/kit.tsx';
+import { Button, Check, Confirm, Dialog, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Spinner, TextArea } from '../../ui/kit.tsx';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 
 interface Form {
@@ -158,36 +158,26 @@ export default function TemplatesPage() {
   const [importing, setImporting] = useState(false);
   const [yaml, setYaml] = useState<string>();
   const [deleting, setDeleting] = useState<Template>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
 
   const save = async () => {
     if (!form) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const body: Record<string, unknown> = {
-        name: form.name,
-        description: form.description,
-        dockerImage: form.dockerImage,
-        startCommand: form.startCommand,
-        ...(form.stopCommand ? { stopCommand: form.stopCommand } : {}),
-        readyPattern: form.readyPattern,
-        ports: parsePorts(form.ports),
-        variables: form.variables.filter((v) => v.name),
-        install: form.installScript ? { script: form.installScript } : null,
-        resources: { ...(form.memory ? { memoryMb: Number(form.memory) } : {}), ...(form.cpu ? { cpuCores: Number(form.cpu) } : {}), ...(form.disk ? { diskMb: Number(form.disk) } : {}) },
-      };
-      if (form.editing) await api.call('PUT', `/api/templates/${encodeURIComponent(form.editing)}`, { body });
-      else await api.call('POST', '/api/templates', { body: { ...body, ...(form.id ? { id: form.id } : {}) } });
-      toast(t('templates.saved', { name: form.name }));
-      setForm(undefined);
-      await list.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const body: Record<string, unknown> = {
+      name: form.name,
+      description: form.description,
+      dockerImage: form.dockerImage,
+      startCommand: form.startCommand,
+      ...(form.stopCommand ? { stopCommand: form.stopCommand } : {}),
+      readyPattern: form.readyPattern,
+      ports: parsePorts(form.ports),
+      variables: form.variables.filter((v) => v.name),
+      install: form.installScript ? { script: form.installScript } : null,
+      resources: { ...(form.memory ? { memoryMb: Number(form.memory) } : {}), ...(form.cpu ? { cpuCores: Number(form.cpu) } : {}), ...(form.disk ? { diskMb: Number(form.disk) } : {}) },
+    };
+    if (form.editing) await api.call('PUT', `/api/templates/${encodeURIComponent(form.editing)}`, { body });
+    else await api.call('POST', '/api/templates', { body: { ...body, ...(form.id ? { id: form.id } : {}) } });
+    toast(t('templates.saved', { name: form.name }));
+    setForm(undefined);
+    await list.reload();
   };
 
   const setVar = (i: number, patch: Partial<TemplateVariable>) => setForm(form && { ...form, variables: form.variables.map((v, j) => (j === i ? { ...v, ...patch } : v)) });
@@ -198,7 +188,7 @@ export default function TemplatesPage() {
         {can('template.create') ? (
           <>
             <Button onClick={() => setImporting(true)}>{t('templates.import')}</Button>
-            <Button variant="primary" onClick={() => { setError(undefined); setForm({ ...empty, variables: [] }); }}>
+            <Button variant="primary" onClick={() => { setForm({ ...empty, variables: [] }); }}>
               {t('templates.create')}
             </Button>
           </>
@@ -213,7 +203,7 @@ export default function TemplatesPage() {
           title={x.name}
           actions={
             <>
-              {can('template.update') ? <Button onClick={() => { setError(undefined); setForm(toForm(x)); }}>{t('common.edit')}</Button> : null}
+              {can('template.update') ? <Button onClick={() => { setForm(toForm(x)); }}>{t('common.edit')}</Button> : null}
               {can('resource.read') ? <Button variant="ghost" aria-expanded={yaml === x.id} onClick={() => setYaml(yaml === x.id ? undefined : x.id)}>{t('yaml.title')}</Button> : null}
               {can('template.delete') ? <Button variant="ghost" onClick={() => setDeleting(x)}>{t('common.delete')}</Button> : null}
             </>
@@ -233,22 +223,9 @@ export default function TemplatesPage() {
           {yaml === x.id ? <ResourceYaml kind="ServerTemplate" name={x.id} canEdit={can('resource.write')} /> : null}
         </Section>
       ))}
-      <Dialog
-        open={!!form}
-        wide
-        title={form?.editing ? t('templates.edit') : t('templates.create')}
-        onClose={() => setForm(undefined)}
-        footer={
-          <>
-            <Button onClick={() => setForm(undefined)}>{t('common.cancel')}</Button>
-            <Button variant="primary" busy={busy} onClick={() => void save()}>
-              {t('common.save')}
-            </Button>
-          </>
-        }
-      >
+      <FormDialog open={!!form} wide grid title={form?.editing ? t('templates.edit') : t('templates.create')} onClose={() => setForm(undefined)} onSubmit={save}>
         {form ? (
-          <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+          <>
             {!form.editing ? <Input label={t('templates.id')} hint={t('templates.idHint')} value={form.id} onChange={(e) => setForm({ ...form, id: e.target.value })} /> : null}
             <Input label={t('templates.name')} required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
             <Input label={t('templates.image')} required value={form.dockerImage} onChange={(e) => setForm({ ...form, dockerImage: e.target.value })} />
@@ -278,11 +255,10 @@ export default function TemplatesPage() {
                 ))}
                 <Button onClick={() => setForm({ ...form, variables: [...form.variables, { name: '' }] })}>{t('templates.addVariable')}</Button>
               </fieldset>
-              <ErrorBox error={error} />
             </div>
-          </form>
+          </>
         ) : null}
-      </Dialog>
+      </FormDialog>
       <ImportEgg open={importing} onClose={() => setImporting(false)} onDone={() => void list.reload()} />
       <Confirm
         open={!!deleting}

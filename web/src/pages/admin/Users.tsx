@@ -4,7 +4,7 @@ import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { PermissionInfo, Role, User } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Check, Confirm, Dialog, Empty, ErrorBox, Input, PageHead, Section, Spinner, TabPanel, Tabs } from '../../ui/kit.tsx';
+import { Badge, Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Spinner, TabPanel, Tabs } from '../../ui/kit.tsx';
 import { dateTime } from '../../lib/format.ts';
 
 function UsersSection({ roles }: { roles: Role[] }) {
@@ -12,28 +12,18 @@ function UsersSection({ roles }: { roles: Role[] }) {
   const users = useLoad(() => api.all<User>('/api/admin/users'), []);
   const [form, setForm] = useState<{ id?: string; email: string; username: string; password: string; roleIds: Set<string>; disabled: boolean }>();
   const [deleting, setDeleting] = useState<User>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
   const save = async () => {
     if (!form) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const body: Record<string, unknown> = { email: form.email, username: form.username, roleIds: [...form.roleIds] };
-      if (form.password) body.password = form.password;
-      if (form.id) await api.call('PUT', `/api/admin/users/${encodeURIComponent(form.id)}`, { body: { ...body, disabled: form.disabled } });
-      else await api.call('POST', '/api/admin/users', { body });
-      toast(t('users.saved', { name: form.username }));
-      setForm(undefined);
-      await users.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const body: Record<string, unknown> = { email: form.email, username: form.username, roleIds: [...form.roleIds] };
+    if (form.password) body.password = form.password;
+    if (form.id) await api.call('PUT', `/api/admin/users/${encodeURIComponent(form.id)}`, { body: { ...body, disabled: form.disabled } });
+    else await api.call('POST', '/api/admin/users', { body });
+    toast(t('users.saved', { name: form.username }));
+    setForm(undefined);
+    await users.reload();
   };
   return (
-    <Section title={t('users.title')} actions={can('user.create') ? <Button variant="primary" onClick={() => { setError(undefined); setForm({ email: '', username: '', password: '', roleIds: new Set(['user']), disabled: false }); }}>{t('users.create')}</Button> : null}>
+    <Section title={t('users.title')} actions={can('user.create') ? <Button variant="primary" onClick={() => { setForm({ email: '', username: '', password: '', roleIds: new Set(['user']), disabled: false }); }}>{t('users.create')}</Button> : null}>
       <ErrorBox error={users.error} onRetry={users.reload} />
       {!users.data && !users.error ? <Spinner /> : null}
       {users.data?.length ? (
@@ -56,7 +46,7 @@ function UsersSection({ roles }: { roles: Role[] }) {
                 <td data-label={t('users.roles')}>{(u.roles ?? []).map((r) => r.name).join(', ')}</td>
                 <td data-label={t('users.created')}>{dateTime(u.createdAt)}</td>
                 <td className="row-actions">
-                  {can('user.update') ? <Button variant="ghost" onClick={() => { setError(undefined); setForm({ id: u.id, email: u.email, username: u.username, password: '', roleIds: new Set((u.roles ?? []).map((r) => r.id)), disabled: !!u.disabled }); }}>{t('common.edit')}</Button> : null}
+                  {can('user.update') ? <Button variant="ghost" onClick={() => { setForm({ id: u.id, email: u.email, username: u.username, password: '', roleIds: new Set((u.roles ?? []).map((r) => r.id)), disabled: !!u.disabled }); }}>{t('common.edit')}</Button> : null}
                   {can('user.delete') && u.id !== me?.id ? <Button variant="ghost" onClick={() => setDeleting(u)}>{t('common.delete')}</Button> : null}
                 </td>
               </tr>
@@ -64,9 +54,9 @@ function UsersSection({ roles }: { roles: Role[] }) {
           </tbody>
         </table>
       ) : null}
-      <Dialog open={!!form} wide title={form?.id ? t('users.edit') : t('users.create')} onClose={() => setForm(undefined)} footer={<><Button onClick={() => setForm(undefined)}>{t('common.cancel')}</Button><Button variant="primary" busy={busy} onClick={() => void save()}>{t('common.save')}</Button></>}>
+      <FormDialog open={!!form} wide grid title={form?.id ? t('users.edit') : t('users.create')} onClose={() => setForm(undefined)} onSubmit={save}>
         {form ? (
-          <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+          <>
             <Input label={t('auth.email')} type="email" required value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} />
             <Input label={t('auth.username')} required value={form.username} onChange={(e) => setForm({ ...form, username: e.target.value })} />
             <Input label={form.id ? t('users.newPassword') : t('auth.password')} type="password" autoComplete="new-password" required={!form.id} value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} />
@@ -77,10 +67,9 @@ function UsersSection({ roles }: { roles: Role[] }) {
               ))}
             </fieldset>
             {form.id ? <Check label={t('users.disabled')} checked={form.disabled} onChange={(e) => setForm({ ...form, disabled: e.target.checked })} /> : null}
-            <div className="span-all"><ErrorBox error={error} /></div>
-          </form>
+          </>
         ) : null}
-      </Dialog>
+      </FormDialog>
       <Confirm open={!!deleting} title={t('users.deleteTitle')} message={t('users.deleteMessage', { name: deleting?.username ?? '' })} confirmLabel={t('common.delete')} onClose={() => setDeleting(undefined)} onConfirm={async () => { await api.call('DELETE', `/api/admin/users/${encodeURIComponent(deleting!.id)}`); await users.reload(); }} />
     </Section>
   );
@@ -91,27 +80,17 @@ function RolesSection({ roles, reload }: { roles: Role[]; reload: () => Promise<
   const catalogue = useLoad(() => api.get<PermissionInfo[]>('/api/admin/permissions'), []);
   const [form, setForm] = useState<{ id?: string; name: string; description: string; permissions: Set<string> }>();
   const [deleting, setDeleting] = useState<Role>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
   const save = async () => {
     if (!form) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const body = { name: form.name, description: form.description, permissions: [...form.permissions] };
-      if (form.id) await api.call('PUT', `/api/admin/roles/${encodeURIComponent(form.id)}`, { body });
-      else await api.call('POST', '/api/admin/roles', { body });
-      toast(t('roles.saved', { name: form.name }));
-      setForm(undefined);
-      await reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const body = { name: form.name, description: form.description, permissions: [...form.permissions] };
+    if (form.id) await api.call('PUT', `/api/admin/roles/${encodeURIComponent(form.id)}`, { body });
+    else await api.call('POST', '/api/admin/roles', { body });
+    toast(t('roles.saved', { name: form.name }));
+    setForm(undefined);
+    await reload();
   };
   return (
-    <Section title={t('roles.title')} actions={can('role.write') ? <Button variant="primary" onClick={() => { setError(undefined); setForm({ name: '', description: '', permissions: new Set() }); }}>{t('roles.create')}</Button> : null}>
+    <Section title={t('roles.title')} actions={can('role.write') ? <Button variant="primary" onClick={() => { setForm({ name: '', description: '', permissions: new Set() }); }}>{t('roles.create')}</Button> : null}>
       {!roles.length ? <Empty>{t('roles.none')}</Empty> : null}
       <table className="table">
         <thead>
@@ -130,16 +109,16 @@ function RolesSection({ roles, reload }: { roles: Role[]; reload: () => Promise<
               </th>
               <td data-label={t('roles.permissions')}>{r.permissions.join(', ')}</td>
               <td className="row-actions">
-                {can('role.write') ? <Button variant="ghost" onClick={() => { setError(undefined); setForm({ id: r.id, name: r.name, description: r.description ?? '', permissions: new Set(r.permissions) }); }}>{t('common.edit')}</Button> : null}
+                {can('role.write') ? <Button variant="ghost" onClick={() => { setForm({ id: r.id, name: r.name, description: r.description ?? '', permissions: new Set(r.permissions) }); }}>{t('common.edit')}</Button> : null}
                 {can('role.write') ? <Button variant="ghost" onClick={() => setDeleting(r)}>{t('common.delete')}</Button> : null}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <Dialog open={!!form} wide title={form?.id ? t('roles.edit') : t('roles.create')} onClose={() => setForm(undefined)} footer={<><Button onClick={() => setForm(undefined)}>{t('common.cancel')}</Button><Button variant="primary" busy={busy} onClick={() => void save()}>{t('common.save')}</Button></>}>
+      <FormDialog open={!!form} wide title={form?.id ? t('roles.edit') : t('roles.create')} onClose={() => setForm(undefined)} onSubmit={save}>
         {form ? (
-          <form onSubmit={(e) => { e.preventDefault(); void save(); }}>
+          <>
             <Input label={t('roles.name')} required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
             <Input label={t('settings.description')} value={form.description} onChange={(e) => setForm({ ...form, description: e.target.value })} />
             <fieldset className="perm-grid">
@@ -148,10 +127,10 @@ function RolesSection({ roles, reload }: { roles: Role[]; reload: () => Promise<
                 <Check key={p} label={p === '*' ? t('roles.everything') : p} title={catalogue.data?.find((x) => x.name === p)?.description} checked={form.permissions.has(p)} onChange={(e) => { const next = new Set(form.permissions); if (e.target.checked) next.add(p); else next.delete(p); setForm({ ...form, permissions: next }); }} />
               ))}
             </fieldset>
-            <ErrorBox error={error ?? catalogue.error} />
-          </form>
+            <ErrorBox error={catalogue.error} />
+          </>
         ) : null}
-      </Dialog>
+      </FormDialog>
       <Confirm open={!!deleting} title={t('roles.deleteTitle')} message={t('roles.deleteMessage', { name: deleting?.name ?? '' })} confirmLabel={t('common.delete')} onClose={() => setDeleting(undefined)} onConfirm={async () => { await api.call('DELETE', `/api/admin/roles/${encodeURIComponent(deleting!.id)}`); await reload(); }} />
     </Section>
   );

@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { t, tk } from '../../i18n/index.ts';
 import type { Backup, Server } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Confirm, Dialog, Empty, ErrorBox, Input, Spinner, Check } from '../../ui/kit.tsx';
+import { Badge, Button, Confirm, Empty, ErrorBox, FormDialog, Input, Spinner, Check, downloadLink } from '../../ui/kit.tsx';
 import { bytes, dateTime } from '../../lib/format.ts';
 
 const busyPhase = (s: string) => s === 'pending' || s === 'in_progress';
@@ -18,39 +18,25 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');
   const [note, setNote] = useState('');
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [restoring, setRestoring] = useState<Backup>();
   const [truncate, setTruncate] = useState(false);
   const [deleting, setDeleting] = useState<Backup>();
 
   const create = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.call('POST', base, { body: { ...(name ? { name } : {}), ...(note ? { note } : {}) } });
-      setCreating(false);
-      setName('');
-      setNote('');
-      toast(t('backups.started'));
-      await list.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    await api.call('POST', base, { body: { ...(name ? { name } : {}), ...(note ? { note } : {}) } });
+    setCreating(false);
+    setName('');
+    setNote('');
+    toast(t('backups.started'));
+    await list.reload();
   };
 
   const download = async (b: Backup) => {
     setError(undefined);
     try {
       const { token } = await api.data<{ token: string }>('POST', '/api/auth/tokens', { body: { purpose: 'download', serverId: server.id, backupId: b.id } });
-      const a = document.createElement('a');
-      a.href = `${base}/${encodeURIComponent(b.id)}/download?token=${encodeURIComponent(token)}`;
-      a.download = `${b.name}.tar.gz`;
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
+      downloadLink(`${base}/${encodeURIComponent(b.id)}/download?token=${encodeURIComponent(token)}`, `${b.name}.tar.gz`);
     } catch (err) {
       setError(err);
     }
@@ -113,25 +99,10 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
           </tbody>
         </table>
       ) : null}
-      <Dialog
-        open={creating}
-        onClose={() => setCreating(false)}
-        title={t('backups.create')}
-        footer={
-          <>
-            <Button onClick={() => setCreating(false)}>{t('common.cancel')}</Button>
-            <Button variant="primary" busy={busy} onClick={() => void create()}>
-              {t('backups.createSubmit')}
-            </Button>
-          </>
-        }
-      >
-        <form onSubmit={(e) => { e.preventDefault(); void create(); }}>
-          <Input label={t('backups.name')} placeholder={t('backups.namePlaceholder')} value={name} onChange={(e) => setName(e.target.value)} />
-          <Input label={t('backups.note')} value={note} onChange={(e) => setNote(e.target.value)} />
-        </form>
-        <ErrorBox error={error} />
-      </Dialog>
+      <FormDialog open={creating} onClose={() => setCreating(false)} title={t('backups.create')} submitLabel={t('backups.createSubmit')} onSubmit={create}>
+        <Input label={t('backups.name')} placeholder={t('backups.namePlaceholder')} value={name} onChange={(e) => setName(e.target.value)} />
+        <Input label={t('backups.note')} value={note} onChange={(e) => setNote(e.target.value)} />
+      </FormDialog>
       <Confirm
         open={!!restoring}
         danger={false}

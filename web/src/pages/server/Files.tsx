@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { t, tk } from '../../i18n/index.ts';
 import type { FileEntry, Server } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Button, Confirm, Dialog, Empty, ErrorBox, Input, Spinner } from '../../ui/kit.tsx';
+import { Button, Confirm, Dialog, Empty, ErrorBox, Input, Spinner, downloadLink } from '../../ui/kit.tsx';
 import { baseName, crumbs, isArchive, join, languageOf, modeString, parent, parseMode } from '../../lib/paths.ts';
 import { bytes, dateTime } from '../../lib/format.ts';
 import { uploadFiles, type UploadProgress } from '../../lib/upload.ts';
@@ -119,12 +119,7 @@ export default function FilesTab({ server, can }: { server: Server; can: (p: str
   const download = async (p: string) => {
     try {
       const { token } = await api.data<{ token: string }>('POST', '/api/auth/tokens', { body: { purpose: 'download', serverId: server.id, path: p } });
-      const a = document.createElement('a');
-      a.href = `${base}/download?path=${encodeURIComponent(p)}&token=${encodeURIComponent(token)}`;
-      a.download = baseName(p);
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
+      downloadLink(`${base}/download?path=${encodeURIComponent(p)}&token=${encodeURIComponent(token)}`, baseName(p));
     } catch (err) {
       setError(err);
     }

@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { locale, t, tk } from '../../i18n/index.ts';
 import type { Server, Task } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Confirm, Dialog, Empty, ErrorBox, Input, Select, Spinner, Check } from '../../ui/kit.tsx';
+import { Badge, Button, Confirm, Empty, ErrorBox, FormDialog, Input, Select, Spinner, Check } from '../../ui/kit.tsx';
 import { CRON_PRESETS, nextRuns } from '../../lib/cron.ts';
 import { dateTime, relativeTime } from '../../lib/format.ts';
 
@@ -48,12 +48,10 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
   const { api, toast } = useApp();
   const list = useLoad(() => api.get<Task[]>('/api/tasks', { serverId: server.id }), [server.id], { intervalMs: 10_000 });
   const [form, setForm] = useState<Form>();
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [deleting, setDeleting] = useState<Task>();
 
   const edit = (task?: Task) => {
-    setError(undefined);
     const payload = task?.payload as { command?: string; note?: string } | null | undefined;
     setForm(
       task
@@ -64,21 +62,13 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
 
   const save = async () => {
     if (!form) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const payload = form.action === 'command' ? { command: form.payload } : form.action === 'backup' && form.payload ? { note: form.payload } : null;
-      const body = { name: form.name, schedule: form.schedule, timeZone: form.timeZone, enabled: form.enabled, ...(form.action === 'steps' ? {} : { action: form.action, payload }) };
-      if (form.id) await api.call('PUT', `/api/tasks/${encodeURIComponent(form.id)}`, { body });
-      else await api.call('POST', '/api/tasks', { body: { ...body, serverId: server.id } });
-      toast(t('schedules.saved', { name: form.name }));
-      setForm(undefined);
-      await list.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const payload = form.action === 'command' ? { command: form.payload } : form.action === 'backup' && form.payload ? { note: form.payload } : null;
+    const body = { name: form.name, schedule: form.schedule, timeZone: form.timeZone, enabled: form.enabled, ...(form.action === 'steps' ? {} : { action: form.action, payload }) };
+    if (form.id) await api.call('PUT', `/api/tasks/${encodeURIComponent(form.id)}`, { body });
+    else await api.call('POST', '/api/tasks', { body: { ...body, serverId: server.id } });
+    toast(t('schedules.saved', { name: form.name }));
+    setForm(undefined);
+    await list.reload();
   };
 
   const run = async (task: Task) => {
@@ -105,7 +95,7 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
           </div>
         ) : null}
       </header>
-      <ErrorBox error={!form ? (error ?? list.error) : list.error} />
+      <ErrorBox error={error ?? list.error} />
       {!list.data && !list.error ? <Spinner /> : null}
       {list.data && !rows.length ? <Empty>{t('schedules.none')}</Empty> : null}
       {rows.length ? (
@@ -147,22 +137,9 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
           </tbody>
         </table>
       ) : null}
-      <Dialog
-        open={!!form}
-        wide
-        onClose={() => setForm(undefined)}
-        title={form?.id ? t('schedules.edit') : t('schedules.create')}
-        footer={
-          <>
-            <Button onClick={() => setForm(undefined)}>{t('common.cancel')}</Button>
-            <Button variant="primary" busy={busy} onClick={() => void save()}>
-              {t('common.save')}
-            </Button>
-          </>
-        }
-      >
+      <FormDialog open={!!form} wide grid onClose={() => setForm(undefined)} title={form?.id ? t('schedules.edit') : t('schedules.create')} onSubmit={save}>
         {form ? (
-          <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+          <>
             <Input label={t('schedules.name')} required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
             <Select label={t('schedules.action')} value={form.action} onChange={(e) => setForm({ ...form, action: e.target.value })} options={ACTIONS.map((a) => ({ value: a, label: tk(`schedules.action.${a}`) }))} />
             {form.action === 'command' || form.action === 'backup' ? (
@@ -181,12 +158,9 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
               <CronHelper expr={form.schedule} timeZone={form.timeZone} />
               <Check label={t('schedules.enabled')} checked={form.enabled} onChange={(e) => setForm({ ...form, enabled: e.target.checked })} />
             </div>
-            <div className="span-all">
-              <ErrorBox error={error} />
-            </div>
-          </form>
+          </>
         ) : null}
-      </Dialog>
+      </FormDialog>
       <Confirm
         open={!!deleting}
         title={t('schedules.deleteTitle')}

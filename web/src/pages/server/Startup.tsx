@@ -4,33 +4,23 @@ import { useState } from 'react';
 import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { Server, Template } from '../../api/types.ts';
-import { useLoad } from '../../ui/hooks.ts';
+import { useAction, useLoad } from '../../ui/hooks.ts';
 import { Button, ErrorBox, Input, Section, Spinner } from '../../ui/kit.tsx';
 
 export default function StartupTab({ server, can, onSaved }: { server: Server; can: (p: string) => boolean; onSaved: () => Promise<void> }) {
   const { api, toast } = useApp();
   const tmpl = useLoad(() => api.get<Template>(`/api/templates/${encodeURIComponent(server.templateId)}`), [server.templateId]);
   const [values, setValues] = useState<Record<string, string>>({});
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  if (tmpl.error) return <ErrorBox error={tmpl.error} />;
-  if (!tmpl.data) return <Spinner />;
   const env = server.environment ?? {};
   const changed = Object.entries(values).filter(([k, v]) => (env[k] ?? '') !== v);
-  const save = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.call('PUT', `/api/servers/${encodeURIComponent(server.id)}`, { body: { environment: Object.fromEntries(changed) } });
-      toast(t('startup.saved'));
-      setValues({});
-      await onSaved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const save = useAction(async () => {
+    await api.call('PUT', `/api/servers/${encodeURIComponent(server.id)}`, { body: { environment: Object.fromEntries(changed) } });
+    toast(t('startup.saved'));
+    setValues({});
+    await onSaved();
+  });
+  if (tmpl.error) return <ErrorBox error={tmpl.error} />;
+  if (!tmpl.data) return <Spinner />;
   return (
     <>
       <Section title={t('startup.command')}>
@@ -41,7 +31,7 @@ export default function StartupTab({ server, can, onSaved }: { server: Server; c
       </Section>
       <Section title={t('startup.variables')}>
         {tmpl.data.variables.length === 0 ? <p className="muted">{t('startup.noVariables')}</p> : null}
-        <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+        <form className="form-grid" onSubmit={(e) => { e.preventDefault(); void save.run(); }}>
           {tmpl.data.variables.map((v) => {
             const editable = v.userEditable !== false && can('server.update');
             return (
@@ -58,11 +48,11 @@ export default function StartupTab({ server, can, onSaved }: { server: Server; c
             );
           })}
           <div className="span-all">
-            <ErrorBox error={error} />
+            <ErrorBox error={save.error} />
           </div>
           {can('server.update') && tmpl.data.variables.length ? (
             <div className="form-actions span-all">
-              <Button type="submit" variant="primary" busy={busy} disabled={!changed.length}>
+              <Button type="submit" variant="primary" busy={save.busy} disabled={!changed.length}>
                 {t('common.save')}
               </Button>
             </div>

@@ -4,7 +4,7 @@ import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { PermissionInfo, Server } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Button, Check, Confirm, Dialog, Empty, ErrorBox, Input, Section, Spinner } from '../../ui/kit.tsx';
+import { Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, Section, Spinner } from '../../ui/kit.tsx';
 
 interface Subuser {
   userId: string;
@@ -27,33 +27,23 @@ export default function SubusersTab({ server }: { server: Server }) {
   const list = useLoad(() => api.get<Subuser[]>(base), [server.id]);
   const all = usePermissions(server);
   const [edit, setEdit] = useState<{ userId?: string; email: string; permissions: Set<string> }>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
   const [removing, setRemoving] = useState<Subuser>();
 
   const save = async () => {
     if (!edit) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const permissions = [...edit.permissions];
-      if (edit.userId) await api.call('PUT', `${base}/${encodeURIComponent(edit.userId)}`, { body: { permissions } });
-      else await api.call('POST', base, { body: { email: edit.email, permissions } });
-      toast(t('subusers.saved'));
-      setEdit(undefined);
-      await list.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const permissions = [...edit.permissions];
+    if (edit.userId) await api.call('PUT', `${base}/${encodeURIComponent(edit.userId)}`, { body: { permissions } });
+    else await api.call('POST', base, { body: { email: edit.email, permissions } });
+    toast(t('subusers.saved'));
+    setEdit(undefined);
+    await list.reload();
   };
 
   return (
     <Section
       title={t('tab.users')}
       actions={
-        <Button variant="primary" onClick={() => { setError(undefined); setEdit({ email: '', permissions: new Set(['server.read', 'server.logs.read']) }); }}>
+        <Button variant="primary" onClick={() => { setEdit({ email: '', permissions: new Set(['server.read', 'server.logs.read']) }); }}>
           {t('subusers.add')}
         </Button>
       }
@@ -78,7 +68,7 @@ export default function SubusersTab({ server }: { server: Server }) {
                 </th>
                 <td data-label={t('subusers.permissions')}>{u.permissions.join(', ')}</td>
                 <td className="row-actions">
-                  <Button variant="ghost" onClick={() => { setError(undefined); setEdit({ userId: u.userId, email: u.email ?? '', permissions: new Set(u.permissions) }); }}>
+                  <Button variant="ghost" onClick={() => { setEdit({ userId: u.userId, email: u.email ?? '', permissions: new Set(u.permissions) }); }}>
                     {t('common.edit')}
                   </Button>
                   <Button variant="ghost" onClick={() => setRemoving(u)}>
@@ -90,22 +80,9 @@ export default function SubusersTab({ server }: { server: Server }) {
           </tbody>
         </table>
       ) : null}
-      <Dialog
-        open={!!edit}
-        wide
-        title={edit?.userId ? t('subusers.edit') : t('subusers.add')}
-        onClose={() => setEdit(undefined)}
-        footer={
-          <>
-            <Button onClick={() => setEdit(undefined)}>{t('common.cancel')}</Button>
-            <Button variant="primary" busy={busy} onClick={() => void save()}>
-              {t('common.save')}
-            </Button>
-          </>
-        }
-      >
+      <FormDialog open={!!edit} wide title={edit?.userId ? t('subusers.edit') : t('subusers.add')} onClose={() => setEdit(undefined)} onSubmit={save}>
         {edit ? (
-          <form onSubmit={(e) => { e.preventDefault(); void save(); }}>
+          <>
             {!edit.userId ? <Input label={t('auth.email')} type="email" required value={edit.email} onChange={(e) => setEdit({ ...edit, email: e.target.value })} /> : null}
             <fieldset className="perm-grid">
               <legend>{t('subusers.permissions')}</legend>
@@ -113,10 +90,9 @@ export default function SubusersTab({ server }: { server: Server }) {
                 <Check key={p} label={p} checked={edit.permissions.has(p)} onChange={(e) => { const next = new Set(edit.permissions); if (e.target.checked) next.add(p); else next.delete(p); setEdit({ ...edit, permissions: next }); }} />
               ))}
             </fieldset>
-            <ErrorBox error={error} />
-          </form>
+          </>
         ) : null}
-      </Dialog>
+      </FormDialog>
       <Confirm
         open={!!removing}
         title={t('subusers.removeTitle')}
