@@ -24,11 +24,15 @@ import type { GameServer } from '../crds/types.ts';
 import type { ConsoleLine } from '../agent/protocol.ts';
 import { fmt, median, num, ratio, runIfMain, sh } from './lib.ts';
 
+// Predicates below run inside the page (Playwright serialises them; CSP forbids string eval there).
+// This file is typed without the DOM, hence `(globalThis as any).document`.
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'web', 'dist');
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const gz = (b: Buffer) => gzipSync(b, { level: 9 }).length;
 const kib = (n: number) => `${fmt(n / 1024, 1)} KiB`;
+
 
 async function files(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -112,7 +116,7 @@ export async function run(): Promise<void> {
       const page = await signedInPage(browser, g, session);
       const t0 = Date.now();
       await page.goto(`${g.url}/`, { waitUntil: 'commit' });
-      await page.waitForFunction(`document.querySelectorAll('tr[data-server]').length >= ${servers} && !!document.querySelector('.live-open')`, undefined, { timeout: 60_000, polling: 'raf' });
+      await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('tr[data-server]').length >= n && !!(globalThis as any).document.querySelector('.live-open'), servers, { timeout: 60_000, polling: 'raf' });
       dash.push(Date.now() - t0);
       await page.context().close();
 
@@ -120,7 +124,7 @@ export async function run(): Promise<void> {
       const t1 = Date.now();
       await sp.goto(`${stat0.url}/`, { waitUntil: 'commit' });
       // Without an API the app draws its sign-in screen (or the error of the failed call): its first screen.
-      await sp.waitForFunction(`document.getElementById('root')?.children.length > 0 && !document.querySelector('#root > .loading')`, undefined, { timeout: 60_000, polling: 'raf' });
+      await sp.waitForFunction(() => ((globalThis as any).document.getElementById('root')?.children.length ?? 0) > 0 && !(globalThis as any).document.querySelector('#root > .loading'), undefined, { timeout: 60_000, polling: 'raf' });
       ref.push(Date.now() - t1);
       await sp.context().close();
     }
@@ -141,7 +145,7 @@ export async function run(): Promise<void> {
     });
     await page.goto(`${g.url}/servers/${target.metadata.name}`);
     await page.locator('.xterm-rows').waitFor();
-    await page.waitForFunction(`!!document.querySelector('.live-open')`);
+    await page.waitForFunction(() => !!(globalThis as any).document.querySelector('.live-open'));
     await page.waitForTimeout(500);
     const fps = (ms: number) => page.evaluate(`new Promise((resolve) => { let n = 0; const t0 = performance.now(); const tick = () => { n++; if (performance.now() - t0 < ${ms}) requestAnimationFrame(tick); else resolve(n / ((performance.now() - t0) / 1000)); }; requestAnimationFrame(tick); })`) as Promise<number>;
     const idleFps = await fps(2000);
@@ -162,7 +166,7 @@ export async function run(): Promise<void> {
     const busyFps = await busy;
     const last = `[bench] line ${total - 1} ok`;
     const tShown = Date.now();
-    await page.waitForFunction(`document.querySelector('.xterm-rows').innerText.includes(${JSON.stringify(last)})`, undefined, { timeout: 30_000 });
+    await page.waitForFunction((text) => ((globalThis as any).document.querySelector('.xterm-rows') as { innerText?: string } | null)?.innerText?.includes(text) ?? false, last, { timeout: 30_000, polling: 'raf' });
     const lagMs = Date.now() - tShown;
     await page.context().close();
     console.log(`console: ${fmt(total)} lines in ${fmt(sendMs)} ms (${fmt((total / sendMs) * 1000)} lines/s sent): ${fmt(busyFps, 1)} fps while they arrive, reference idle ${fmt(idleFps, 1)} fps (${ratio(busyFps, idleFps)})`);

@@ -4,8 +4,8 @@
 # On a fresh Debian machine with Node 20 it installs what is missing:
 #   node modules   `npm ci` when node_modules is missing or package-lock.json is newer than it
 #                  (runs in the background while the rest proceeds; log in /tmp)
-#   packages       Debian's docker.io (dockerd), busybox-static, openssh-client, sshpass and kubernetes-client
-#                  (kubectl), in one apt transaction; Debian's kubectl 1.20 unpacked beside a newer one
+#   packages       Debian's docker.io (dockerd), busybox-static, openssh-client, sshpass, kubernetes-client
+#                  (kubectl) and chromium, in one apt transaction; Debian's kubectl 1.20 unpacked beside a newer one
 #   docker         a running engine: scripts/docker-engine.sh
 #   test image     gantry-test/gameserver:1: test/images/build.sh (skipped when up to date)
 #   web panel      web/dist: scripts/build-web.sh (skipped when up to date), after node modules
@@ -58,13 +58,15 @@ command -v sshpass >/dev/null 2>&1 || pkgs+=(sshpass)
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 # Server databases are tested against a real MariaDB the tests start themselves (loopback, temp datadir).
 command -v mariadb-install-db >/dev/null 2>&1 || pkgs+=(mariadb-server)
+# The web panel's browser tests drive Debian's chromium through playwright-core (no browser download).
+command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 if [ ${#pkgs[@]} -gt 0 ]; then
   t=$(gantry_now)
   gantry_log "packages: installing ${pkgs[*]}"
   gantry_apt_install "${pkgs[@]}"
   gantry_log "packages: installed ${pkgs[*]} ($(gantry_elapsed "$t"))"
 else
-  gantry_log "packages: docker.io, busybox-static, openssh-client, sshpass and kubectl present"
+  gantry_log "packages: docker.io, busybox-static, openssh-client, sshpass, kubectl and chromium present"
 fi
 
 # ---- kubectl 1.20 beside the installed one ------------------------------------------------------
