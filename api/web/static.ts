@@ -192,6 +192,8 @@ export function webAssets(opts: WebAssetsOptions): MiddlewareHandler {
       if (isReserved('/' + segments.join('/'))) return next();
       const base = await rootDir();
       if (!base) return plain(c, 503, `The web panel is not built (no ${root}): run "bash scripts/build-web.sh" (npm run up does it)`);
+      // Dot-files (the build's .source-hash, an editor's swap file) are not part of the panel.
+      if (segments.some((x) => x.startsWith('.'))) return plain(c, 404, `not found: ${rawPath.slice(0, 200)}`);
       const file = segments.length ? await load(base, segments) : undefined;
       if (file) {
         const hashed = segments[0] === 'assets' && HASHED.test(segments[segments.length - 1]!);

@@ -251,6 +251,14 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Restore' }).click();
     await page.getByRole('dialog').waitFor({ state: 'detached' });
     await until('the file restored', async () => (await api('GET', `/api/servers/${SERVER}/files/contents?path=/notes.txt`)).body?.data?.content === 'first line\nedited in the browser\n', 60_000);
+    // The Backup resource's YAML, then delete it (with confirmation).
+    await row.getByRole('button', { name: 'YAML' }).click();
+    await expect.poll(() => page.locator('.yaml-row .cm-content').innerText()).toContain('kind: Backup');
+    await row.getByRole('button', { name: 'YAML' }).click();
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await api('GET', `/api/servers/${SERVER}/backups`)).body.data).toEqual([]);
   }, 180_000);
 
   it('schedules: the cron helper shows the next runs; a command schedule runs on request', async () => {
@@ -274,6 +282,8 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await tab('Console');
     await expect.poll(terminalText, { timeout: 60_000 }).toContain('[say] scheduled-by-the-panel');
     await tab('Schedules');
+    await row.getByRole('button', { name: 'YAML' }).click();
+    await expect.poll(() => page.locator('.yaml-row .cm-content').innerText()).toContain('kind: Schedule');
     await check('server-schedules');
   }, 240_000);
 

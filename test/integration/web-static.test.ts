@@ -114,7 +114,8 @@ describe('web assets served at /', () => {
   });
 
   it('a missing asset or file is a 404, never index.html', async () => {
-    for (const p of ['/assets/gone-12345678.js', '/assets/page', '/robots.txt', '/x/y.png']) {
+    await writeFile(path.join(root, '.source-hash'), 'abc\n');
+    for (const p of ['/assets/gone-12345678.js', '/assets/page', '/robots.txt', '/x/y.png', '/.source-hash', '/.git/config']) {
       const r = await raw(port, p);
       expect(r.status, p).toBe(404);
       expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');

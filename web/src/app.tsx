@@ -6,6 +6,7 @@ import { Link, navigate, useLocation } from './router.tsx';
 import { resolve, type RouteDef } from './lib/router.ts';
 import { t, tk, type MessageKey } from './i18n/index.ts';
 import { Spinner, ErrorBox } from './ui/kit.tsx';
+import { ErrorBoundary } from './ui/ErrorBoundary.tsx';
 import { applyTheme, storedTheme, type ThemeChoice } from './theme.ts';
 import { Dashboard } from './pages/Dashboard.tsx';
 import { AuthPage } from './pages/Auth.tsx';
@@ -135,7 +136,9 @@ function Shell() {
         </ul>
       </nav>
       <main id="main" className="main" tabIndex={-1}>
-        <Suspense fallback={<Spinner />}>{page}</Suspense>
+        <ErrorBoundary resetKey={pathname}>
+          <Suspense fallback={<Spinner />}>{page}</Suspense>
+        </ErrorBoundary>
       </main>
       <div className="toasts" aria-live="polite" role="status">
         {toasts.map((x) => (

@@ -4,6 +4,8 @@ export const en = {
   'app.menu': 'Menu',
   'app.navigation': 'Main navigation',
   'app.notFound': 'There is no page at {path}.',
+  'app.crashed': 'This page failed: {message}',
+  'app.reload': 'Reload',
   'nav.dashboard': 'Dashboard',
   'nav.nodes': 'Nodes',
   'nav.templates': 'Templates',

@@ -1,18 +1,19 @@
 // Backups: create (name, note), progress while the agent archives, download (a one-time link),
 // restore onto the stopped server, delete. The list is re-read every 2 s while one is in progress.
-import { useState } from 'react';
+import { Fragment, useState } from 'react';
 import { useApp } from '../../app-context.tsx';
 import { t, tk } from '../../i18n/index.ts';
 import type { Backup, Server } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
 import { Badge, Button, Confirm, Empty, ErrorBox, FormDialog, Input, Spinner, Check, downloadLink } from '../../ui/kit.tsx';
 import { bytes, dateTime } from '../../lib/format.ts';
+import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 
 const busyPhase = (s: string) => s === 'pending' || s === 'in_progress';
 const tone = (s: string) => (s === 'completed' ? 'ok' : s === 'failed' ? 'bad' : 'busy');
 
 export default function BackupsTab({ server, can, phase }: { server: Server; can: (p: string) => boolean; phase: string | undefined }) {
-  const { api, toast } = useApp();
+  const { api, toast, can: canGlobal } = useApp();
   const base = `/api/servers/${encodeURIComponent(server.id)}/backups`;
   const list = useLoad(() => api.get<Backup[]>(base), [server.id], { intervalMs: 2000 });
   const [creating, setCreating] = useState(false);
@@ -22,6 +23,7 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
   const [restoring, setRestoring] = useState<Backup>();
   const [truncate, setTruncate] = useState(false);
   const [deleting, setDeleting] = useState<Backup>();
+  const [yaml, setYaml] = useState<string>();
 
   const create = async () => {
     await api.call('POST', base, { body: { ...(name ? { name } : {}), ...(note ? { note } : {}) } });
@@ -72,7 +74,8 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
           </thead>
           <tbody>
             {rows.map((b) => (
-              <tr key={b.id} data-backup={b.name}>
+              <Fragment key={b.id}>
+              <tr data-backup={b.name}>
                 <th scope="row" data-label={t('backups.name')}>
                   {b.name}
                   {b.note ? <div className="muted small">{b.note}</div> : null}
@@ -92,9 +95,18 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
                       {t('backups.restore')}
                     </Button>
                   ) : null}
+                  {canGlobal('resource.read') ? <Button variant="ghost" aria-expanded={yaml === b.id} onClick={() => setYaml(yaml === b.id ? undefined : b.id)}>{t('yaml.title')}</Button> : null}
                   {can('backup.delete') && !busyPhase(b.status) ? <Button variant="ghost" onClick={() => setDeleting(b)}>{t('common.delete')}</Button> : null}
                 </td>
               </tr>
+              {yaml === b.id ? (
+                <tr className="yaml-row">
+                  <td colSpan={5}>
+                    <ResourceYaml kind="Backup" name={b.id} canEdit={canGlobal('resource.write')} />
+                  </td>
+                </tr>
+              ) : null}
+              </Fragment>
             ))}
           </tbody>
         </table>

@@ -1,6 +1,6 @@
 // Schedules (Catalyst tasks ↔ Schedule resources): a cron expression in a time zone with a helper
 // that shows the next runs, one action (command, power, backup), enable/disable, run now, delete.
-import { useMemo, useState } from 'react';
+import { Fragment, useMemo, useState } from 'react';
 import { useApp } from '../../app-context.tsx';
 import { locale, t, tk } from '../../i18n/index.ts';
 import type { Server, Task } from '../../api/types.ts';
@@ -8,6 +8,7 @@ import { useLoad } from '../../ui/hooks.ts';
 import { Badge, Button, Confirm, Empty, ErrorBox, FormDialog, Input, Select, Spinner, Check } from '../../ui/kit.tsx';
 import { CRON_PRESETS, nextRuns } from '../../lib/cron.ts';
 import { dateTime, relativeTime } from '../../lib/format.ts';
+import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 
 const ACTIONS = ['command', 'start', 'stop', 'restart', 'kill', 'backup'] as const;
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -45,11 +46,12 @@ export function CronHelper({ expr, timeZone }: { expr: string; timeZone: string 
 }
 
 export default function SchedulesTab({ server, can }: { server: Server; can: (p: string) => boolean }) {
-  const { api, toast } = useApp();
+  const { api, toast, can: canGlobal } = useApp();
   const list = useLoad(() => api.get<Task[]>('/api/tasks', { serverId: server.id }), [server.id], { intervalMs: 10_000 });
   const [form, setForm] = useState<Form>();
   const [error, setError] = useState<unknown>();
   const [deleting, setDeleting] = useState<Task>();
+  const [yaml, setYaml] = useState<string>();
 
   const edit = (task?: Task) => {
     const payload = task?.payload as { command?: string; note?: string } | null | undefined;
@@ -114,7 +116,8 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
             {rows.map((task) => {
               const payload = task.payload as { command?: string } | null;
               return (
-                <tr key={task.id} data-task={task.name}>
+                <Fragment key={task.id}>
+                <tr data-task={task.name}>
                   <th scope="row" data-label={t('schedules.name')}>
                     {task.name} {!task.enabled ? <Badge tone="idle">{t('schedules.disabled')}</Badge> : null}
                   </th>
@@ -129,9 +132,18 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
                   <td className="row-actions">
                     {can('task.execute') ? <Button variant="ghost" onClick={() => void run(task)}>{t('schedules.runNow')}</Button> : null}
                     {can('task.update') && task.action !== 'steps' ? <Button variant="ghost" onClick={() => edit(task)}>{t('common.edit')}</Button> : null}
+                    {canGlobal('resource.read') ? <Button variant="ghost" aria-expanded={yaml === task.id} onClick={() => setYaml(yaml === task.id ? undefined : task.id)}>{t('yaml.title')}</Button> : null}
                     {can('task.delete') ? <Button variant="ghost" onClick={() => setDeleting(task)}>{t('common.delete')}</Button> : null}
                   </td>
                 </tr>
+                {yaml === task.id ? (
+                  <tr className="yaml-row">
+                    <td colSpan={6}>
+                      <ResourceYaml kind="Schedule" name={task.id} canEdit={canGlobal('resource.write')} />
+                    </td>
+                  </tr>
+                ) : null}
+                </Fragment>
               );
             })}
           </tbody>
