@@ -257,7 +257,7 @@ export const accountRoutes: RouteSpec[] = [
       // revocation: handing one to a key would widen it.
       const p = requireSession(principal, 'issuing a purpose token');
       const { purpose, serverId, path, backupId } = body;
-      if (purpose === 'download' && (!serverId || (!path === !backupId))) throw badRequest('a download token needs serverId and either path (the one file it opens) or backupId (the one backup archive)');
+      if (purpose === 'download' && (!serverId || (!path === !backupId))) throw badRequest('a download token needs serverId and path (the one file it opens), or serverId and backupId (the one backup archive)');
       if (path !== undefined && (purpose !== 'download' || path.includes('\0'))) throw badRequest(purpose !== 'download' ? 'path applies to download tokens only' : 'path must not contain NUL');
       if (backupId !== undefined && purpose !== 'download') throw badRequest('backupId applies to download tokens only');
       const scope: Record<string, string> = {};

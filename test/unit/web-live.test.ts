@@ -51,7 +51,7 @@ describe('web: live socket', () => {
     const consoleMsgs: LiveMessage[] = [];
     live.subscribe('web-a', ['server_state_update'], (m) => state.push(m));
     live.start();
-    await waitFor(() => live.status === 'open' && s.conns[0]?.msgs.length === 1, 'the first subscribe');
+    await waitFor(() => live.status === 'open' && state.length === 1, 'the first subscribe answered');
     expect(s.conns[0]!.token).toBe('tok-1');
     expect(s.conns[0]!.msgs[0]).toEqual({ type: 'subscribe', serverId: 'web-a', events: ['server_state_update'] });
 
