@@ -290,6 +290,12 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
   it('startup, graphs, activity, subusers and the YAML of the server', async () => {
     await tab('Startup');
     await page.getByLabel('Message of the day (MOTD)').waitFor();
+    // The tabs work from the keyboard: arrows move between them.
+    await page.getByRole('tab', { name: 'Startup' }).press('ArrowRight');
+    await expect.poll(() => page.getByRole('tab', { name: 'Users' }).getAttribute('aria-selected')).toBe('true');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Users');
+    await page.getByRole('tab', { name: 'Users' }).press('ArrowLeft');
+    await page.getByLabel('Message of the day (MOTD)').waitFor();
     await check('server-startup');
     await tab('Graphs');
     await page.locator('.charts figure, .empty').first().waitFor({ timeout: 60_000 });

@@ -10,6 +10,7 @@ import { allowedActions, goalOf, toneOf } from '../../web/src/lib/phase.ts';
 import { CommandHistory, ConsoleFeed } from '../../web/src/lib/console-feed.ts';
 import { baseName, crumbs, isArchive, join, languageOf, modeString, parent, parseMode } from '../../web/src/lib/paths.ts';
 import { Ring } from '../../web/src/lib/series.ts';
+import { formatPorts, parsePorts } from '../../web/src/lib/ports.ts';
 import { nextRuns } from '../../web/src/lib/cron.ts';
 import { errorFromResponse } from '../../web/src/api/errors.ts';
 import { withQuery } from '../../web/src/api/http.ts';
@@ -139,6 +140,17 @@ describe('web: file paths', () => {
     expect(languageOf('README')).toBe('plain');
     expect(isArchive('world.tar.gz')).toBe(true);
     expect(isArchive('world.zip')).toBe(false);
+  });
+});
+
+describe('web: template form ports', () => {
+  it('parses and prints port lists, naming the first bad entry', () => {
+    expect(parsePorts('25565, 19132/udp 8080/TCP')).toEqual({ ports: [{ internal: 25565, protocol: 'TCP' }, { internal: 19132, protocol: 'UDP' }, { internal: 8080, protocol: 'TCP' }] });
+    expect(parsePorts('')).toEqual({ ports: [] });
+    expect(parsePorts('25565, 70000')).toEqual({ bad: '70000' });
+    expect(parsePorts('25565/sctp')).toEqual({ bad: '25565/sctp' });
+    expect(parsePorts('0')).toEqual({ bad: '0' });
+    expect(formatPorts([{ internal: 1, protocol: 'UDP' }, { internal: 2, protocol: 'TCP' }])).toBe('1/UDP, 2/TCP');
   });
 });
 

@@ -8,6 +8,7 @@ import type { Template, TemplateVariable } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
 import { Button, Check, Confirm, Dialog, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Spinner, TextArea } from '../../ui/kit.tsx';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
+import { formatPorts, parsePorts } from '../../lib/ports.ts';
 
 interface Form {
   editing?: string;
@@ -28,18 +29,6 @@ interface Form {
 
 const empty: Form = { id: '', name: '', description: '', dockerImage: '', startCommand: '', stopCommand: 'stop', readyPattern: '', ports: '25565/TCP', installScript: '', memory: '', cpu: '', disk: '', variables: [] };
 
-/** "25565/TCP, 19132/UDP" → Catalyst ports. */
-export function parsePorts(text: string): { internal: number; protocol: 'TCP' | 'UDP' }[] {
-  return text
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .map((p) => {
-      const m = /^(\d{1,5})(?:\/(tcp|udp))?$/i.exec(p);
-      if (!m) throw new Error(t('templates.badPort', { port: p }));
-      return { internal: Number(m[1]), protocol: (m[2]?.toUpperCase() ?? 'TCP') as 'TCP' | 'UDP' };
-    });
-}
-
 function toForm(x: Template): Form {
   return {
     editing: x.id,
@@ -50,7 +39,7 @@ function toForm(x: Template): Form {
     startCommand: x.startCommand,
     stopCommand: x.stopCommand ?? '',
     readyPattern: x.readyPattern ?? '',
-    ports: x.ports.map((p) => `${p.internal}/${p.protocol}`).join(', '),
+    ports: formatPorts(x.ports),
     installScript: x.install?.script ?? '',
     memory: String(x.resources?.memoryMb ?? ''),
     cpu: String(x.resources?.cpuCores ?? ''),
@@ -161,6 +150,8 @@ export default function TemplatesPage() {
 
   const save = async () => {
     if (!form) return;
+    const ports = parsePorts(form.ports);
+    if ('bad' in ports) throw new Error(t('templates.badPort', { port: ports.bad }));
     const body: Record<string, unknown> = {
       name: form.name,
       description: form.description,

@@ -23,7 +23,8 @@ function loadHistory(id: string): string[] {
 export function ConsoleTab({ server, canSend }: { server: Server; canSend: boolean }) {
   const { live } = useApp();
   const term = useRef<TerminalHandle>(null);
-  const history = useRef(new CommandHistory(loadHistory(server.id)));
+  // Keyed by uid: a server re-created under the same name starts with an empty history.
+  const history = useRef(new CommandHistory(loadHistory(server.uuid)));
   const [input, setInput] = useState('');
   const [notice, setNotice] = useState<string>();
 
@@ -63,7 +64,7 @@ export function ConsoleTab({ server, canSend }: { server: Server; canSend: boole
       return;
     }
     history.current.add(cmd);
-    localStorage.setItem(`gantry.cmd.${server.id}`, JSON.stringify(history.current.list()));
+    localStorage.setItem(`gantry.cmd.${server.uuid}`, JSON.stringify(history.current.list()));
     setInput('');
   };
 
