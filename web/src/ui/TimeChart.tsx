@@ -10,7 +10,11 @@ export interface ChartSeries {
   color: string;
 }
 
-export function TimeChart({ title, times, series, format }: { title: string; times: number[]; series: ChartSeries[]; format: (v: number) => string }) {
+/**
+ * `range` is the time span asked for (epoch ms): the axis shows all of it even when few samples exist.
+ * The value axis starts at 0 and reaches at least `floor` (a flat 0% line is not drawn as ±0%).
+ */
+export function TimeChart({ title, times, series, format, range, floor = 1 }: { title: string; times: number[]; series: ChartSeries[]; format: (v: number) => string; range: [number, number]; floor?: number }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = box.current!;
@@ -22,7 +26,10 @@ export function TimeChart({ title, times, series, format }: { title: string; tim
           height: 180,
           cursor: { drag: { x: false, y: false } },
           legend: { show: true },
-          scales: { x: { time: true } },
+          scales: {
+            x: { time: true, range: () => [range[0] / 1000, range[1] / 1000] },
+            y: { range: (_u, _min, max) => [0, Math.max(floor, max * 1.1)] },
+          },
           axes: [
             { stroke: axisColor(), grid: { stroke: 'rgba(128,128,128,0.15)' } },
             { stroke: axisColor(), grid: { stroke: 'rgba(128,128,128,0.15)' }, values: (_u, vals) => vals.map((v) => format(v)), size: 70 },
@@ -44,7 +51,7 @@ export function TimeChart({ title, times, series, format }: { title: string; tim
       off();
       plot.destroy();
     };
-  }, [times, series, format]);
+  }, [times, series, format, range, floor]);
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>

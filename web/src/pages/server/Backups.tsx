@@ -1,6 +1,6 @@
 // Backups: create (name, note), progress while the agent archives, download (a one-time link),
 // restore onto the stopped server, delete. The list is re-read every 2 s while one is in progress.
-import { Fragment, useState } from 'react';
+import { Fragment, useEffect, useState } from 'react';
 import { useApp } from '../../app-context.tsx';
 import { t, tk } from '../../i18n/index.ts';
 import type { Backup, Server } from '../../api/types.ts';
@@ -15,7 +15,11 @@ const tone = (s: string) => (s === 'completed' ? 'ok' : s === 'failed' ? 'bad' :
 export default function BackupsTab({ server, can, phase }: { server: Server; can: (p: string) => boolean; phase: string | undefined }) {
   const { api, toast, can: canGlobal } = useApp();
   const base = `/api/servers/${encodeURIComponent(server.id)}/backups`;
-  const list = useLoad(() => api.get<Backup[]>(base), [server.id], { intervalMs: 2000 });
+  // Every 2 s while one is being made (its progress), every 15 s otherwise (one made elsewhere).
+  const [fast, setFast] = useState(false);
+  const list = useLoad(() => api.get<Backup[]>(base), [server.id, fast], { intervalMs: fast ? 2000 : 15_000 });
+  const anyBusy = !!list.data?.some((b) => busyPhase(b.status));
+  useEffect(() => setFast(anyBusy), [anyBusy]);
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');
   const [note, setNote] = useState('');
@@ -27,6 +31,7 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
 
   const create = async () => {
     await api.call('POST', base, { body: { ...(name ? { name } : {}), ...(note ? { note } : {}) } });
+    setFast(true);
     setCreating(false);
     setName('');
     setNote('');

@@ -24,8 +24,10 @@ export default function MetricsTab({ server }: { server: Server }) {
   );
   const charts = useMemo(() => {
     const pts = data.data?.points ?? [];
+    const span: [number, number] = [Date.now() - r.ms, Date.now()];
     const times = pts.map((p) => Date.parse(p.timestamp));
     return {
+      span,
       times,
       cpu: [{ label: t('server.cpu'), values: pts.map((p) => p.cpu), color: '#60a5fa' }],
       memory: [{ label: t('server.memory'), values: pts.map((p) => p.memoryBytes), color: '#a78bfa' }],
@@ -35,7 +37,7 @@ export default function MetricsTab({ server }: { server: Server }) {
       ],
       disk: [{ label: t('stats.disk'), values: pts.map((p) => p.diskBytes), color: '#f472b6' }],
     };
-  }, [data.data]);
+  }, [data.data, r.ms]);
   return (
     <div className="card">
       <header className="card-head">
@@ -53,10 +55,10 @@ export default function MetricsTab({ server }: { server: Server }) {
       {data.data && !charts.times.length ? <Empty>{t('metrics.none')}</Empty> : null}
       {charts.times.length ? (
         <div className="charts">
-          <TimeChart title={t('metrics.cpuTitle')} times={charts.times} series={charts.cpu} format={fmtPct} />
-          <TimeChart title={t('metrics.memoryTitle')} times={charts.times} series={charts.memory} format={fmtBytes} />
-          <TimeChart title={t('metrics.networkTitle')} times={charts.times} series={charts.network} format={fmtRate} />
-          <TimeChart title={t('metrics.diskTitle')} times={charts.times} series={charts.disk} format={fmtBytes} />
+          <TimeChart title={t('metrics.cpuTitle')} times={charts.times} series={charts.cpu} format={fmtPct} range={charts.span} floor={Math.max(10, server.allocatedCpuCores * 100)} />
+          <TimeChart title={t('metrics.memoryTitle')} times={charts.times} series={charts.memory} format={fmtBytes} range={charts.span} floor={server.allocatedMemoryMb * 1024 * 1024} />
+          <TimeChart title={t('metrics.networkTitle')} times={charts.times} series={charts.network} format={fmtRate} range={charts.span} floor={1024} />
+          <TimeChart title={t('metrics.diskTitle')} times={charts.times} series={charts.disk} format={fmtBytes} range={charts.span} floor={server.allocatedDiskMb ? server.allocatedDiskMb * 1024 * 1024 : 1024 * 1024} />
         </div>
       ) : null}
     </div>
