@@ -350,6 +350,7 @@ export const en = {
   'templates.deleteMessage': '{name} is deleted. Templates still used by servers cannot be deleted.',
 
   'users.title': 'Users',
+  'users.none': 'No users.',
   'users.create': 'New user',
   'users.edit': 'Edit user',
   'users.saved': 'User {name} saved',

@@ -300,6 +300,46 @@ export function TabPanel({ id, children }: { id: string; children: ReactNode }) 
   );
 }
 
+/**
+ * A loaded list as a table: the load's error (with retry), a spinner until the first answer, the empty
+ * text, else the header row (an optional selection column, the columns, an unlabelled actions column)
+ * and the rows the caller renders.
+ */
+export function ListTable({ loaded, error, empty, columns, select, actions = true, className, children }: { loaded: { data?: unknown[]; error?: Error; reload?: () => Promise<void> }; error?: unknown; empty: string; columns: string[]; select?: boolean; actions?: boolean; className?: string; children: ReactNode }) {
+  const count = loaded.data?.length ?? 0;
+  return (
+    <>
+      <ErrorBox error={error ?? loaded.error} onRetry={loaded.error ? loaded.reload : undefined} />
+      {!loaded.data && !loaded.error ? <Spinner /> : null}
+      {loaded.data && !count ? <Empty>{empty}</Empty> : null}
+      {count ? (
+        <table className={`table${className ? ` ${className}` : ''}`}>
+          <thead>
+            <tr>
+              {select ? (
+                <th scope="col">
+                  <span className="sr-only">{t('files.select')}</span>
+                </th>
+              ) : null}
+              {columns.map((c) => (
+                <th key={c} scope="col">
+                  {c}
+                </th>
+              ))}
+              {actions ? (
+                <th scope="col">
+                  <span className="sr-only">{t('common.actions')}</span>
+                </th>
+              ) : null}
+            </tr>
+          </thead>
+          <tbody>{children}</tbody>
+        </table>
+      ) : null}
+    </>
+  );
+}
+
 export function PageHead({ title, children, sub }: { title: string; children?: ReactNode; sub?: ReactNode }) {
   return (
     <header className="page-head">

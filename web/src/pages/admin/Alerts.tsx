@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { t, tk } from '../../i18n/index.ts';
 import type { Alert, AlertRule } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Select, Spinner, TabPanel, Tabs } from '../../ui/kit.tsx';
+import { Badge, Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, ListTable, PageHead, Section, Select, Spinner, TabPanel, Tabs } from '../../ui/kit.tsx';
 import { dateTime } from '../../lib/format.ts';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 
@@ -40,22 +40,7 @@ function AlertList() {
         </>
       }
     >
-      <ErrorBox error={error ?? alerts.error} />
-      {!alerts.data && !alerts.error ? <Spinner /> : null}
-      {alerts.data && !rows.length ? <Empty>{t('alerts.none')}</Empty> : null}
-      {rows.length ? (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col"><span className="sr-only">{t('files.select')}</span></th>
-              <th scope="col">{t('alerts.alert')}</th>
-              <th scope="col">{t('alerts.severity')}</th>
-              <th scope="col">{t('alerts.target')}</th>
-              <th scope="col">{t('alerts.when')}</th>
-              <th scope="col"><span className="sr-only">{t('common.actions')}</span></th>
-            </tr>
-          </thead>
-          <tbody>
+      <ListTable loaded={alerts} error={error} empty={t('alerts.none')} select columns={[t('alerts.alert'), t('alerts.severity'), t('alerts.target'), t('alerts.when')]}>
             {rows.map((a) => (
               <tr key={a.id}>
                 <td>{!a.resolved ? <input type="checkbox" aria-label={t('files.selectOne', { name: a.title })} checked={picked.has(a.id)} onChange={() => { const n = new Set(picked); if (n.has(a.id)) n.delete(a.id); else n.add(a.id); setPicked(n); }} /> : null}</td>
@@ -69,9 +54,7 @@ function AlertList() {
                 <td className="row-actions">{!a.resolved && can('alert.resolve') ? <Button variant="ghost" onClick={() => void resolve([a.id])}>{t('alerts.resolve')}</Button> : null}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      ) : null}
+      </ListTable>
     </Section>
   );
 }

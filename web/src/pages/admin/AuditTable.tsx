@@ -2,28 +2,14 @@
 import { t } from '../../i18n/index.ts';
 import type { AuditEntry } from '../../api/types.ts';
 import type { Loaded } from '../../ui/hooks.ts';
-import { Badge, Button, Empty, ErrorBox, Spinner } from '../../ui/kit.tsx';
+import { Badge, Button, ListTable } from '../../ui/kit.tsx';
 import { dateTime } from '../../lib/format.ts';
 
 export function AuditTable({ page, onOlder, onNewer, showResource = true }: { page: Loaded<AuditEntry[]>; onOlder: (id: string) => void; onNewer?: () => void; showResource?: boolean }) {
   const rows = page.data ?? [];
   return (
     <>
-      <ErrorBox error={page.error} onRetry={page.reload} />
-      {!page.data && !page.error ? <Spinner /> : null}
-      {page.data && !rows.length ? <Empty>{t('audit.none')}</Empty> : null}
-      {rows.length ? (
-        <table className="table audit-table">
-          <thead>
-            <tr>
-              <th scope="col">{t('audit.time')}</th>
-              <th scope="col">{t('audit.user')}</th>
-              <th scope="col">{t('audit.action')}</th>
-              {showResource ? <th scope="col">{t('audit.resource')}</th> : null}
-              <th scope="col">{t('audit.outcome')}</th>
-            </tr>
-          </thead>
-          <tbody>
+      <ListTable loaded={page} empty={t('audit.none')} className="audit-table" actions={false} columns={[t('audit.time'), t('audit.user'), t('audit.action'), ...(showResource ? [t('audit.resource')] : []), t('audit.outcome')]}>
             {rows.map((e) => (
               <tr key={e.id}>
                 <td data-label={t('audit.time')}>{dateTime(e.createdAt)}</td>
@@ -42,9 +28,7 @@ export function AuditTable({ page, onOlder, onNewer, showResource = true }: { pa
                 </td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      ) : null}
+      </ListTable>
       <div className="pager">
         {onNewer ? <Button onClick={onNewer}>{t('audit.newer')}</Button> : null}
         {rows.length ? <Button onClick={() => onOlder(rows[rows.length - 1]!.id)}>{t('audit.older')}</Button> : null}

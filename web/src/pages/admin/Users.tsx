@@ -4,7 +4,7 @@ import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { PermissionInfo, Role, User } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Spinner, TabPanel, Tabs } from '../../ui/kit.tsx';
+import { Badge, Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, ListTable, PageHead, Section, TabPanel, Tabs } from '../../ui/kit.tsx';
 import { dateTime } from '../../lib/format.ts';
 
 function UsersSection({ roles }: { roles: Role[] }) {
@@ -24,20 +24,8 @@ function UsersSection({ roles }: { roles: Role[] }) {
   };
   return (
     <Section title={t('users.title')} actions={can('user.create') ? <Button variant="primary" onClick={() => { setForm({ email: '', username: '', password: '', roleIds: new Set(['user']), disabled: false }); }}>{t('users.create')}</Button> : null}>
-      <ErrorBox error={users.error} onRetry={users.reload} />
-      {!users.data && !users.error ? <Spinner /> : null}
-      {users.data?.length ? (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">{t('users.user')}</th>
-              <th scope="col">{t('users.roles')}</th>
-              <th scope="col">{t('users.created')}</th>
-              <th scope="col"><span className="sr-only">{t('common.actions')}</span></th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.data.map((u) => (
+      <ListTable loaded={users} empty={t('users.none')} columns={[t('users.user'), t('users.roles'), t('users.created')]}>
+            {(users.data ?? []).map((u) => (
               <tr key={u.id}>
                 <th scope="row" data-label={t('users.user')}>
                   {u.username} {u.disabled ? <Badge tone="bad">{t('users.disabled')}</Badge> : null} {u.totpEnabled ? <Badge tone="ok">2FA</Badge> : null}
@@ -51,9 +39,7 @@ function UsersSection({ roles }: { roles: Role[] }) {
                 </td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      ) : null}
+      </ListTable>
       <FormDialog open={!!form} wide grid title={form?.id ? t('users.edit') : t('users.create')} onClose={() => setForm(undefined)} onSubmit={save}>
         {form ? (
           <>

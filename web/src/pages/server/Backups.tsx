@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { t, tk } from '../../i18n/index.ts';
 import type { Backup, Server } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Confirm, Empty, ErrorBox, FormDialog, Input, Spinner, Check, downloadLink } from '../../ui/kit.tsx';
+import { Badge, Button, Confirm, FormDialog, Input, ListTable, Check, downloadLink } from '../../ui/kit.tsx';
 import { bytes, dateTime } from '../../lib/format.ts';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 
@@ -63,21 +63,7 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
           </div>
         ) : null}
       </header>
-      <ErrorBox error={error ?? list.error} />
-      {!list.data && !list.error ? <Spinner /> : null}
-      {list.data && !rows.length ? <Empty>{t('backups.none')}</Empty> : null}
-      {rows.length ? (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">{t('backups.name')}</th>
-              <th scope="col">{t('backups.status')}</th>
-              <th scope="col">{t('backups.size')}</th>
-              <th scope="col">{t('backups.created')}</th>
-              <th scope="col"><span className="sr-only">{t('common.actions')}</span></th>
-            </tr>
-          </thead>
-          <tbody>
+      <ListTable loaded={list} error={error} empty={t('backups.none')} columns={[t('backups.name'), t('backups.status'), t('backups.size'), t('backups.created')]}>
             {rows.map((b) => (
               <Fragment key={b.id}>
               <tr data-backup={b.name}>
@@ -113,9 +99,7 @@ export default function BackupsTab({ server, can, phase }: { server: Server; can
               ) : null}
               </Fragment>
             ))}
-          </tbody>
-        </table>
-      ) : null}
+      </ListTable>
       <FormDialog open={creating} onClose={() => setCreating(false)} title={t('backups.create')} submitLabel={t('backups.createSubmit')} onSubmit={create}>
         <Input label={t('backups.name')} placeholder={t('backups.namePlaceholder')} value={name} onChange={(e) => setName(e.target.value)} />
         <Input label={t('backups.note')} value={note} onChange={(e) => setNote(e.target.value)} />

@@ -5,7 +5,7 @@ import { useApp } from '../../app-context.tsx';
 import { locale, t, tk } from '../../i18n/index.ts';
 import type { Server, Task } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Badge, Button, Confirm, Empty, ErrorBox, FormDialog, Input, Select, Spinner, Check } from '../../ui/kit.tsx';
+import { Badge, Button, Confirm, FormDialog, Input, ListTable, Select, Check } from '../../ui/kit.tsx';
 import { CRON_PRESETS, nextRuns } from '../../lib/cron.ts';
 import { dateTime, relativeTime } from '../../lib/format.ts';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
@@ -97,22 +97,7 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
           </div>
         ) : null}
       </header>
-      <ErrorBox error={error ?? list.error} />
-      {!list.data && !list.error ? <Spinner /> : null}
-      {list.data && !rows.length ? <Empty>{t('schedules.none')}</Empty> : null}
-      {rows.length ? (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">{t('schedules.name')}</th>
-              <th scope="col">{t('schedules.when')}</th>
-              <th scope="col">{t('schedules.action')}</th>
-              <th scope="col">{t('schedules.last')}</th>
-              <th scope="col">{t('schedules.next')}</th>
-              <th scope="col"><span className="sr-only">{t('common.actions')}</span></th>
-            </tr>
-          </thead>
-          <tbody>
+      <ListTable loaded={list} error={error} empty={t('schedules.none')} columns={[t('schedules.name'), t('schedules.when'), t('schedules.action'), t('schedules.last'), t('schedules.next')]}>
             {rows.map((task) => {
               const payload = task.payload as { command?: string } | null;
               return (
@@ -146,9 +131,7 @@ export default function SchedulesTab({ server, can }: { server: Server; can: (p:
                 </Fragment>
               );
             })}
-          </tbody>
-        </table>
-      ) : null}
+      </ListTable>
       <FormDialog open={!!form} wide grid onClose={() => setForm(undefined)} title={form?.id ? t('schedules.edit') : t('schedules.create')} onSubmit={save}>
         {form ? (
           <>

@@ -4,7 +4,7 @@ import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { PermissionInfo, Server } from '../../api/types.ts';
 import { useLoad } from '../../ui/hooks.ts';
-import { Button, Check, Confirm, Empty, ErrorBox, FormDialog, Input, Section, Spinner } from '../../ui/kit.tsx';
+import { Button, Check, Confirm, FormDialog, Input, ListTable, Section } from '../../ui/kit.tsx';
 
 interface Subuser {
   userId: string;
@@ -48,20 +48,8 @@ export default function SubusersTab({ server }: { server: Server }) {
         </Button>
       }
     >
-      <ErrorBox error={list.error} />
-      {!list.data && !list.error ? <Spinner /> : null}
-      {list.data && !list.data.length ? <Empty>{t('subusers.none')}</Empty> : null}
-      {list.data?.length ? (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">{t('users.user')}</th>
-              <th scope="col">{t('subusers.permissions')}</th>
-              <th scope="col"><span className="sr-only">{t('common.actions')}</span></th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.map((u) => (
+      <ListTable loaded={list} empty={t('subusers.none')} columns={[t('users.user'), t('subusers.permissions')]}>
+            {(list.data ?? []).map((u) => (
               <tr key={u.userId}>
                 <th scope="row" data-label={t('users.user')}>
                   {u.username ?? u.userId} <div className="muted small">{u.email}</div>
@@ -77,9 +65,7 @@ export default function SubusersTab({ server }: { server: Server }) {
                 </td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      ) : null}
+      </ListTable>
       <FormDialog open={!!edit} wide title={edit?.userId ? t('subusers.edit') : t('subusers.add')} onClose={() => setEdit(undefined)} onSubmit={save}>
         {edit ? (
           <>
