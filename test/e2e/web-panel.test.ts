@@ -321,7 +321,7 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await check('server-settings');
     // Edit the YAML: a new display name, applied through the resource API.
     await page.locator('.yaml-panel').getByRole('button', { name: 'Edit' }).click();
-    const current = (await api('GET', `/apis/gantry.dev/v1alpha1/namespaces/default/gameservers/${SERVER}`)).body;
+    const current = (await api('GET', `/k8s/apis/gantry.dev/v1alpha1/namespaces/default/gameservers/${SERVER}`)).body;
     const doc = `apiVersion: gantry.dev/v1alpha1\nkind: GameServer\nmetadata:\n  name: ${SERVER}\n  namespace: default\nspec:\n${Object.entries({ ...current.spec, displayName: 'Renamed in YAML' }).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n')}\n`;
     await page.locator('.yaml-panel .cm-content').click();
     await page.keyboard.press('Control+A');

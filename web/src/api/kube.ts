@@ -1,9 +1,9 @@
 // A tiny client of Gantry's Kubernetes-shaped resource API, for the YAML of every resource. The base
-// path is the one line to change when the dialect moves (it is headed for kubectl's `/k8s/...`).
+// path is the one line to change when the dialect moves (Gantry serves it under kubectl's base path /k8s, api/kube/app.ts).
 // Kinds are resolved through the API's discovery document, not a table kept here.
 import type { ApiClient } from './http.ts';
 
-export const KUBE_BASE = '/apis/gantry.dev/v1alpha1';
+export const KUBE_BASE = '/k8s/apis/gantry.dev/v1alpha1';
 
 export interface KubeObject {
   apiVersion: string;
