@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { useApp } from '../../app-context.tsx';
 import { t } from '../../i18n/index.ts';
 import type { Template, TemplateVariable } from '../../api/types.ts';
-import { useLoad } from '../../ui/hooks.ts';
+import { useAction, useLoad } from '../../ui/hooks.ts';
 import { Button, Check, Confirm, Dialog, Empty, ErrorBox, FormDialog, Input, PageHead, Section, Spinner, TextArea } from '../../ui/kit.tsx';
 import { ResourceYaml } from '../../ui/ResourceYaml.tsx';
 import { formatPorts, parsePorts } from '../../lib/ports.ts';
@@ -52,33 +52,21 @@ function ImportEgg({ open, onClose, onDone }: { open: boolean; onClose: () => vo
   const { api, toast } = useApp();
   const [text, setText] = useState('');
   const [preview, setPreview] = useState<{ template: Template; warnings: string[] }>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const run = async (dryRun: boolean) => {
-    setBusy(true);
-    setError(undefined);
+  const run = useAction(async (dryRun: boolean) => {
+    let egg: unknown;
     try {
-      let egg: unknown;
-      try {
-        egg = JSON.parse(text);
-      } catch (err) {
-        throw new Error(t('templates.eggNotJson', { message: (err as Error).message }));
-      }
-      const r = await api.data<{ template: Template; warnings: string[] }>('POST', '/api/templates/import/pterodactyl', { body: egg, query: dryRun ? { dryRun: true } : undefined });
-      if (dryRun) setPreview(r);
-      else {
-        toast(t('templates.imported', { name: r.template.name }));
-        setText('');
-        setPreview(undefined);
-        onDone();
-        onClose();
-      }
+      egg = JSON.parse(text);
     } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
+      throw new Error(t('templates.eggNotJson', { message: (err as Error).message }));
     }
-  };
+    const r = await api.data<{ template: Template; warnings: string[] }>('POST', '/api/templates/import/pterodactyl', { body: egg, query: dryRun ? { dryRun: true } : undefined });
+    if (dryRun) return setPreview(r);
+    toast(t('templates.imported', { name: r.template.name }));
+    setText('');
+    setPreview(undefined);
+    onDone();
+    onClose();
+  });
   return (
     <Dialog
       open={open}
@@ -88,10 +76,10 @@ function ImportEgg({ open, onClose, onDone }: { open: boolean; onClose: () => vo
       footer={
         <>
           <Button onClick={onClose}>{t('common.cancel')}</Button>
-          <Button busy={busy} disabled={!text} onClick={() => void run(true)}>
+          <Button busy={run.busy} disabled={!text} onClick={() => void run.run(true)}>
             {t('templates.preview')}
           </Button>
-          <Button variant="primary" busy={busy} disabled={!preview} onClick={() => void run(false)}>
+          <Button variant="primary" busy={run.busy} disabled={!preview} onClick={() => void run.run(false)}>
             {t('templates.importSubmit')}
           </Button>
         </>
@@ -115,7 +103,7 @@ function ImportEgg({ open, onClose, onDone }: { open: boolean; onClose: () => vo
         />
       </label>
       <TextArea label={t('templates.eggJson')} rows={8} className="mono" value={text} onChange={(e) => { setText(e.target.value); setPreview(undefined); }} />
-      <ErrorBox error={error} />
+      <ErrorBox error={run.error} />
       {preview ? (
         <div className="egg-preview">
           <h3>{preview.template.name}</h3>
