@@ -60,6 +60,8 @@ command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 command -v mariadb-install-db >/dev/null 2>&1 || pkgs+=(mariadb-server)
 # The web panel's browser tests drive Debian's chromium through playwright-core (no browser download).
 command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
+# ... and it draws text with whatever fonts exist: without any, screenshots show boxes (installed without recommends).
+[ -n "$(find /usr/share/fonts -name '*.ttf' -print -quit 2>/dev/null)" ] || pkgs+=(fonts-dejavu-core)
 if [ ${#pkgs[@]} -gt 0 ]; then
   t=$(gantry_now)
   gantry_log "packages: installing ${pkgs[*]}"

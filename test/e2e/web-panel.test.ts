@@ -413,6 +413,8 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('light');
     await check('account-light');
     await page.getByLabel('Theme').selectOption('dark');
+    expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark');
+    await check('account-dark');
 
     await page.getByRole('banner').getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to Gantry' }).waitFor();
