@@ -374,12 +374,42 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await imported.getByRole('button', { name: 'YAML' }).click();
     await expect.poll(() => imported.locator('.cm-content').innerText()).toContain('kind: ServerTemplate');
     await check('admin-templates');
+    // A template by hand: a bad port is refused in the form, then saved and edited.
+    await page.getByRole('button', { name: 'New template' }).click();
+    const td = page.getByRole('dialog');
+    await td.getByLabel('Id').fill('web-e2e-tmpl');
+    await td.getByLabel('Name', { exact: true }).fill('Web template');
+    await td.getByLabel('Image').fill('gantry-test/gameserver:1');
+    await td.getByLabel('Start command').fill('/gameserver.sh --port {{SERVER_PORT}}');
+    await td.getByLabel('Ports').fill('25565/TCP, 99999');
+    await td.getByRole('button', { name: 'Add variable' }).click();
+    await td.getByLabel('Variable 1: name').fill('greeting');
+    await td.getByLabel('Variable 1: default').fill('hello');
+    await check('admin-template-form');
+    await td.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => td.locator('[role=alert]').innerText()).toBe('"99999" is not a port such as 25565 or 25565/UDP.');
+    await td.getByLabel('Ports').fill('25565/TCP, 19132/UDP');
+    await td.getByRole('button', { name: 'Save' }).click();
+    await td.waitFor({ state: 'detached' });
+    const made = (await api('GET', '/api/templates/web-e2e-tmpl')).body.data;
+    expect(made).toMatchObject({ name: 'Web template', ports: [{ internal: 25565, protocol: 'TCP' }, { internal: 19132, protocol: 'UDP' }], variables: [expect.objectContaining({ name: 'GREETING', default: 'hello' })] });
+    await page.locator('section.card', { hasText: 'Web template' }).getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel('Description', { exact: true }).fill('edited in the panel');
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await until('the template edited', async () => (await api('GET', '/api/templates/web-e2e-tmpl')).body.data.description === 'edited in the panel');
 
     await page.getByRole('link', { name: 'Users and roles' }).click();
     await page.locator('table', { hasText: 'webfriend' }).waitFor();
     await check('admin-users');
     await page.getByRole('tab', { name: 'Roles' }).click();
     await page.locator('table', { hasText: 'admin' }).waitFor();
+    await page.getByRole('button', { name: 'New role' }).click();
+    await page.getByRole('dialog').getByLabel('Name', { exact: true }).fill('web-e2e-viewer');
+    await page.getByRole('dialog').getByLabel('node.read').check();
+    await check('admin-role-form');
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await page.locator('table', { hasText: 'web-e2e-viewer' }).waitFor();
+    expect((await api('GET', '/api/admin/roles')).body.data.find((r: { name: string }) => r.name === 'web-e2e-viewer').permissions).toEqual(['node.read']);
     await check('admin-roles');
 
     await page.getByRole('link', { name: 'Alerts' }).click();

@@ -147,7 +147,7 @@ export default function TemplatesPage() {
       startCommand: form.startCommand,
       ...(form.stopCommand ? { stopCommand: form.stopCommand } : {}),
       readyPattern: form.readyPattern,
-      ports: parsePorts(form.ports),
+      ports: ports.ports,
       variables: form.variables.filter((v) => v.name),
       install: form.installScript ? { script: form.installScript } : null,
       resources: { ...(form.memory ? { memoryMb: Number(form.memory) } : {}), ...(form.cpu ? { cpuCores: Number(form.cpu) } : {}), ...(form.disk ? { diskMb: Number(form.disk) } : {}) },
@@ -222,11 +222,11 @@ export default function TemplatesPage() {
                 <legend>{t('templates.variables')}</legend>
                 {form.variables.map((v, i) => (
                   <div key={i} className="var-row">
-                    <Input label={t('templates.varName')} value={v.name} onChange={(e) => setVar(i, { name: e.target.value.toUpperCase() })} />
-                    <Input label={t('templates.varDefault')} value={v.default ?? ''} onChange={(e) => setVar(i, { default: e.target.value })} />
-                    <Input label={t('templates.varDescription')} value={v.description ?? ''} onChange={(e) => setVar(i, { description: e.target.value })} />
-                    <Check label={t('templates.varRequired')} checked={!!v.required} onChange={(e) => setVar(i, { required: e.target.checked })} />
-                    <Check label={t('templates.varEditable')} checked={v.userEditable !== false} onChange={(e) => setVar(i, { userEditable: e.target.checked })} />
+                    <Input label={t('templates.varName', { n: i + 1 })} value={v.name} onChange={(e) => setVar(i, { name: e.target.value.toUpperCase() })} />
+                    <Input label={t('templates.varDefault', { n: i + 1 })} value={v.default ?? ''} onChange={(e) => setVar(i, { default: e.target.value })} />
+                    <Input label={t('templates.varDescription', { n: i + 1 })} value={v.description ?? ''} onChange={(e) => setVar(i, { description: e.target.value })} />
+                    <Check label={t('templates.varRequired', { n: i + 1 })} checked={!!v.required} onChange={(e) => setVar(i, { required: e.target.checked })} />
+                    <Check label={t('templates.varEditable', { n: i + 1 })} checked={v.userEditable !== false} onChange={(e) => setVar(i, { userEditable: e.target.checked })} />
                     <Button variant="ghost" onClick={() => setForm({ ...form, variables: form.variables.filter((_, j) => j !== i) })}>
                       {t('common.remove')}
                     </Button>
