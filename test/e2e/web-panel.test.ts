@@ -285,6 +285,12 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await row.getByRole('button', { name: 'YAML' }).click();
     await expect.poll(() => page.locator('.yaml-row .cm-content').innerText()).toContain('kind: Schedule');
     await check('server-schedules');
+    // Edit: disabled from now on.
+    await row.getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel('Enabled').uncheck();
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await row.getByText('Disabled').waitFor();
+    expect((await api('GET', `/api/tasks?serverId=${SERVER}`)).body.data[0]).toMatchObject({ name: 'web-e2e-say', enabled: false });
   }, 240_000);
 
   it('startup, graphs, activity, subusers and the YAML of the server', async () => {
@@ -297,6 +303,9 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await page.getByRole('tab', { name: 'Users' }).press('ArrowLeft');
     await page.getByLabel('Message of the day (MOTD)').waitFor();
     await check('server-startup');
+    await page.getByLabel('Message of the day (MOTD)').fill('changed in startup');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await until('the variable saved', async () => (await api('GET', `/api/servers/${SERVER}`)).body.data.environment.MOTD === 'changed in startup');
     await tab('Graphs');
     await page.locator('.charts figure, .empty').first().waitFor({ timeout: 60_000 });
     await page.getByRole('button', { name: '24 hours' }).click();
@@ -313,12 +322,23 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
     await page.locator('table', { hasText: 'webfriend' }).waitFor();
     await check('server-subusers');
+    await page.locator('tr', { hasText: 'webfriend' }).getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel('file.write').check();
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await until('the grant changed', async () => (await api('GET', `/api/servers/${SERVER}/subusers`)).body.data[0]?.permissions.includes('file.write'));
+    await page.locator('tr', { hasText: 'webfriend' }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+    await page.locator('tr', { hasText: 'webfriend' }).waitFor({ state: 'detached' });
+    expect((await api('GET', `/api/servers/${SERVER}/subusers`)).body.data).toEqual([]);
 
     await tab('Settings');
     const yaml = page.locator('.yaml-panel .cm-content');
     await expect.poll(() => yaml.innerText()).toContain('kind: GameServer');
     expect(await yaml.innerText()).not.toContain('resourceVersion');
     await check('server-settings');
+    await page.getByLabel('Description').fill('described in settings');
+    await page.getByRole('button', { name: 'Save', exact: true }).first().click();
+    await until('the description saved', async () => (await api('GET', `/api/servers/${SERVER}`)).body.data.description === 'described in settings');
     // Edit the YAML: a new display name, applied through the resource API.
     await page.locator('.yaml-panel').getByRole('button', { name: 'Edit' }).click();
     const current = (await api('GET', `/k8s/apis/gantry.dev/v1alpha1/namespaces/default/gameservers/${SERVER}`)).body;
@@ -357,6 +377,15 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await check('admin-node-enrol');
     await page.getByRole('dialog').getByRole('button', { name: 'Close' }).first().click();
     const remote = page.locator('section.card', { hasText: 'web-e2e-remote' });
+    // A second enrolment command for it (the first token is spent by the new one), and its capacity edited.
+    await remote.getByRole('button', { name: 'Enrolment command' }).click();
+    const second = await command.innerText();
+    expect(second).toMatch(/--token gdt_/);
+    await page.getByRole('dialog').getByRole('button', { name: 'Close' }).first().click();
+    await remote.getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel('Memory capacity (MiB)').fill('8192');
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await until('the capacity saved', async () => (await api('GET', '/api/nodes/web-e2e-remote')).body.data.maxMemoryMb === 8192);
     await remote.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
     await remote.waitFor({ state: 'detached' });
@@ -401,6 +430,17 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await page.getByRole('link', { name: 'Users and roles' }).click();
     await page.locator('table', { hasText: 'webfriend' }).waitFor();
     await check('admin-users');
+    await page.getByRole('button', { name: 'New user' }).click();
+    const ud = page.getByRole('dialog');
+    await ud.getByLabel('Email').fill('ui-made@example.test');
+    await ud.getByLabel('Username').fill('webuimade');
+    await ud.getByLabel('Password', { exact: true }).fill('Ui-Made-Password-1!');
+    await ud.getByRole('button', { name: 'Save' }).click();
+    await page.locator('table', { hasText: 'webuimade' }).waitFor();
+    await page.locator('tr', { hasText: 'webuimade' }).getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog').getByLabel('Disabled').check();
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await page.locator('tr', { hasText: 'webuimade' }).getByText('Disabled').waitFor();
     await page.getByRole('tab', { name: 'Roles' }).click();
     await page.locator('table', { hasText: 'admin' }).waitFor();
     await page.getByRole('button', { name: 'New role' }).click();
@@ -474,6 +514,14 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await row.waitFor();
     await check('dashboard');
     await row.getByRole('link').click();
+    // Restart: the server goes through the cycle and comes back with a new start time.
+    const before = (await api('GET', `/api/servers/${SERVER}`)).body.data.startedAt;
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await until('restarted', async () => {
+      const d = (await api('GET', `/api/servers/${SERVER}`)).body.data;
+      return d.status === 'running' && d.startedAt !== before;
+    }, 120_000);
+    await until('the page shows it running', async () => (await phase().innerText()) === 'Running', 60_000);
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await until('stopped', async () => (await phase().innerText()) === 'Stopped', 90_000);
     expect((await api('GET', `/api/servers/${SERVER}`)).body.data.status).toBe('stopped');

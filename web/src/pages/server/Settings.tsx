@@ -12,6 +12,8 @@ export default function SettingsTab({ server, can, onSaved }: { server: Server; 
   const { api, toast, can: canGlobal } = useApp();
   const [form, setForm] = useState({ name: server.name, description: server.description ?? '', memory: String(server.allocatedMemoryMb), cpu: String(server.allocatedCpuCores), disk: String(server.allocatedDiskMb) });
   const [deleting, setDeleting] = useState(false);
+  // Saving here changes the resource: the YAML below is read again rather than left stale.
+  const [rev, setRev] = useState(0);
   const staff = canGlobal('server.update');
   const save = useAction(async () => {
     const body: Record<string, unknown> = {};
@@ -22,6 +24,7 @@ export default function SettingsTab({ server, can, onSaved }: { server: Server; 
     if (staff && Number(form.disk) !== server.allocatedDiskMb) body.allocatedDiskMb = Number(form.disk);
     await api.call('PUT', `/api/servers/${encodeURIComponent(server.id)}`, { body });
     toast(t('settings.saved'));
+    setRev((r) => r + 1);
     await onSaved();
   });
   return (
@@ -46,7 +49,7 @@ export default function SettingsTab({ server, can, onSaved }: { server: Server; 
         </Section>
       ) : null}
       <Section title={t('yaml.title')}>
-        <ResourceYaml kind="GameServer" name={server.id} canEdit={canGlobal('resource.write')} />
+        <ResourceYaml key={rev} kind="GameServer" name={server.id} canEdit={canGlobal('resource.write')} />
       </Section>
       {can('server.delete') ? (
         <Section title={t('settings.danger')}>
