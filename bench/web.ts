@@ -23,13 +23,13 @@ import { startEmbedded, type Embedded } from '../bin/commands/up.ts';
 import type { GameServer } from '../crds/types.ts';
 import type { ConsoleLine } from '../agent/protocol.ts';
 import { fmt, median, num, ratio, runIfMain, sh } from './lib.ts';
+import { CHROMIUM, LAUNCH_ARGS } from '../test/helpers/browser.ts';
 
 // Predicates below run inside the page (Playwright serialises them; CSP forbids string eval there).
 // This file is typed without the DOM, hence `(globalThis as any).document`.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'web', 'dist');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const gz = (b: Buffer) => gzipSync(b, { level: 9 }).length;
 const kib = (n: number) => `${fmt(n / 1024, 1)} KiB`;
 
@@ -99,7 +99,7 @@ export async function run(): Promise<void> {
   const seconds = num('BENCH_WEB_SECONDS', 5);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-bench-web-'));
   const g = await startEmbedded({ dataDir, port: 0, host: '127.0.0.1', seedDir: path.join(ROOT, 'manifests/examples'), apiLimits: { authPerMinute: 10_000, userPerMinute: 1_000_000 } });
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
   const stat0 = await staticServer();
   try {
     await g.api.accounts.createUser({ email: 'bench@example.test', username: 'bench', password: 'bench-password-1', roleIds: ['admin'] });

@@ -8,37 +8,33 @@
 // and an API refusal shown as its message. Each page is screenshotted at desktop and phone width
 // (test-artifacts/web/, not committed) and checked with axe-core (no serious or critical violation).
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as OTPAuth from 'otpauth';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
 import type { GameNode } from '../../crds/types.ts';
 import { until } from '../helpers/wait.ts';
+import { openPanelBrowser, type PanelBrowser } from '../helpers/browser.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'web');
 const run = promisify(execFile);
 const NODE = 'web-e2e-node';
 const SUFFIX = Math.random().toString(36).slice(2, 7);
 const SERVER = `web-e2e-${SUFFIX}`;
 const ADMIN = { email: 'web-admin@example.test', username: 'webadmin', password: 'Panel-Password-1!' };
-export const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 describe('web panel (chromium against gantry up, real Docker)', () => {
   let gantry: Embedded;
   let dataDir: string;
-  let profile: string;
-  let ctx: BrowserContext;
+  let browser: PanelBrowser;
   let page: Page;
+  let profile: string;
   let token = '';
-  const problems: string[] = [];
-  let axeSource = '';
+  let check: (name: string) => Promise<void>;
 
   /** The admin's REST calls, to check what the UI did through the same public API. */
   const api = async (method: string, p: string, body?: unknown) => {
@@ -51,30 +47,12 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
   const terminalText = () => page.locator('.xterm-rows').innerText();
   const alertText = () => page.locator('[role=alert]').first().innerText();
 
-  /** Screenshots at both widths and an axe run: serious and critical violations fail the test. */
-  async function check(name: string): Promise<void> {
-    await page.waitForLoadState('networkidle').catch(() => undefined);
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-desktop.png`), fullPage: true });
-    await page.setViewportSize(PHONE);
-    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-phone.png`), fullPage: true });
-    const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
-    expect(overflow, `${name}: the page scrolls sideways on a phone`).toBeLessThanOrEqual(1);
-    await page.setViewportSize(DESKTOP);
-    if (!axeSource) axeSource = await readFile(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
-    // Evaluated through DevTools: the page's CSP (no inline script) stays on and untouched.
-    if (!(await page.evaluate('typeof window.axe'))?.toString().includes('object')) await page.evaluate(axeSource);
-    const violations = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.help + ' — ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')))`)) as string[];
-    expect(violations, `${name}: axe`).toEqual([]);
-  }
-
   async function tab(name: string): Promise<void> {
     await page.getByRole('tab', { name, exact: true }).click();
     await page.getByRole('tabpanel').waitFor();
   }
 
   beforeAll(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
     // The assets are built by scripts/setup.sh; build them here too when this file runs on its own.
     await run('bash', [path.join(ROOT, 'scripts/build-web.sh')], { cwd: ROOT });
     dataDir = await mkdtemp(path.join(tmpdir(), 'gantry-web-e2e-'));
@@ -82,22 +60,15 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await until('the local node Online', async () => ((await gantry.store.get('GameNode', undefined, NODE)) as unknown as GameNode).status?.phase === 'Online');
     const base = 30_000 + Math.floor(Math.random() * 300) * 100;
     await gantry.store.patch('GameNode', undefined, NODE, { spec: { portRange: { start: base, end: base + 50 } } });
-    profile = await mkdtemp(path.join(tmpdir(), 'gantry-web-chrome-'));
-    ctx = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: LAUNCH_ARGS, viewport: DESKTOP, acceptDownloads: true });
-    page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.setDefaultTimeout(30_000);
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(`CSP: ${m.text()}`);
-    });
+    browser = await openPanelBrowser();
+    ({ page, profile, check } = browser);
   }, 180_000);
 
   afterAll(async () => {
-    await ctx?.close().catch(() => undefined);
+    await browser?.close();
     await gantry?.stop().catch(() => undefined);
     await run('sh', ['-c', `docker ps -aq --filter label=gantry.dev/server-name=${SERVER} | xargs -r docker rm -f`]).catch(() => undefined);
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   it('first-run setup creates the administrator and opens the dashboard', async () => {
@@ -525,6 +496,6 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await until('stopped', async () => (await phase().innerText()) === 'Stopped', 90_000);
     expect((await api('GET', `/api/servers/${SERVER}`)).body.data.status).toBe('stopped');
-    expect(problems).toEqual([]);
+    expect(browser.problems).toEqual([]);
   }, 120_000);
 });

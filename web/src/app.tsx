@@ -17,6 +17,7 @@ const TemplatesPage = lazy(() => import('./pages/admin/Templates.tsx'));
 const UsersPage = lazy(() => import('./pages/admin/Users.tsx'));
 const AlertsPage = lazy(() => import('./pages/admin/Alerts.tsx'));
 const AuditPage = lazy(() => import('./pages/admin/Audit.tsx'));
+const DatabaseHostsPage = lazy(() => import('./pages/admin/DatabaseHosts.tsx'));
 const AccountPage = lazy(() => import('./pages/Account.tsx'));
 
 export const ROUTES: readonly RouteDef[] = [
@@ -27,6 +28,7 @@ export const ROUTES: readonly RouteDef[] = [
   { name: 'users', pattern: '/admin/users' },
   { name: 'alerts', pattern: '/admin/alerts' },
   { name: 'audit', pattern: '/admin/audit' },
+  { name: 'databaseHosts', pattern: '/admin/database-hosts' },
   { name: 'account', pattern: '/account' },
 ];
 
@@ -36,6 +38,7 @@ const NAV: { to: string; label: MessageKey; route: string; permission?: string }
   { to: '/admin/templates', label: 'nav.templates', route: 'templates', permission: 'template.read' },
   { to: '/admin/users', label: 'nav.users', route: 'users', permission: 'user.read' },
   { to: '/admin/alerts', label: 'nav.alerts', route: 'alerts', permission: 'alert.read' },
+  { to: '/admin/database-hosts', label: 'nav.databaseHosts', route: 'databaseHosts', permission: 'database.hosts' },
   { to: '/admin/audit', label: 'nav.audit', route: 'audit', permission: 'admin.read' },
 ];
 
@@ -94,6 +97,8 @@ function Shell() {
         return <AlertsPage />;
       case 'audit':
         return <AuditPage />;
+      case 'databaseHosts':
+        return <DatabaseHostsPage />;
       case 'account':
         return <AccountPage />;
       default:

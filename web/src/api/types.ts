@@ -209,3 +209,25 @@ export interface MetricPoint {
   networkRxBps: number;
   networkTxBps: number;
 }
+
+export interface ServerDatabase {
+  id: string;
+  name: string;
+  username: string;
+  password: string;
+  host: string;
+  port: number;
+  hostId: string;
+  hostName: string;
+  createdAt: string;
+}
+
+export interface DatabaseHost {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  username: string;
+  maxDatabases: number | null;
+  databaseCount: number;
+}

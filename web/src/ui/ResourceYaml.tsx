@@ -6,6 +6,7 @@ import { parse, stringify } from 'yaml';
 import { useApp } from '../app-context.tsx';
 import { t } from '../i18n/index.ts';
 import { forCommit, type KubeObject } from '../api/kube.ts';
+import { ApiError } from '../api/errors.ts';
 import { useLoad } from './hooks.ts';
 import { Button, CopyButton, ErrorBox, Spinner, downloadLink } from './kit.tsx';
 
@@ -38,8 +39,18 @@ export function ResourceYaml({ kind, name, namespace, canEdit }: { kind: string;
       }
       if (!doc || typeof doc !== 'object') throw new Error(t('yaml.notObject'));
       // The edit applies to the version shown; status stays the controller's.
-      const next = { ...doc, metadata: { ...doc.metadata, resourceVersion: obj.data!.metadata.resourceVersion } };
-      obj.set(await kube.replace(next));
+      const shown = obj.data!;
+      const next = { ...doc, metadata: { ...doc.metadata, resourceVersion: shown.metadata.resourceVersion } };
+      try {
+        obj.set(await kube.replace(next));
+      } catch (err) {
+        // A Conflict from a status write alone (the controller reporting) is no edit to lose: when what
+        // a user commits is unchanged since it was shown, apply onto the newer version once.
+        if (!(err instanceof ApiError) || err.status !== 409) throw err;
+        const latest = await kube.get(kind, name, namespace);
+        if (stringify(forCommit(latest)) !== stringify(forCommit(shown))) throw err;
+        obj.set(await kube.replace({ ...next, metadata: { ...next.metadata, resourceVersion: latest.metadata.resourceVersion } }));
+      }
       setEditing(false);
       toast(t('yaml.saved', { name }));
     } catch (err) {

@@ -13,6 +13,7 @@ import { ConsoleTab } from './Console.tsx';
 const FilesTab = lazy(() => import('./Files.tsx'));
 const BackupsTab = lazy(() => import('./Backups.tsx'));
 const SchedulesTab = lazy(() => import('./Schedules.tsx'));
+const DatabasesTab = lazy(() => import('./Databases.tsx'));
 const StartupTab = lazy(() => import('./Startup.tsx'));
 const SubusersTab = lazy(() => import('./Subusers.tsx'));
 const ActivityTab = lazy(() => import('./Activity.tsx'));
@@ -25,6 +26,7 @@ const TABS: { key: string; label: MessageKey; permission: string }[] = [
   { key: 'files', label: 'tab.files', permission: 'file.read' },
   { key: 'backups', label: 'tab.backups', permission: 'backup.read' },
   { key: 'schedules', label: 'tab.schedules', permission: 'task.read' },
+  { key: 'databases', label: 'tab.databases', permission: 'database.read' },
   { key: 'startup', label: 'tab.startup', permission: 'server.read' },
   { key: 'users', label: 'tab.users', permission: 'server.subusers' },
   { key: 'activity', label: 'tab.activity', permission: 'server.activity' },
@@ -122,6 +124,7 @@ export default function ServerPage({ id, tab }: { id: string; tab?: string }) {
           {active.key === 'files' ? <FilesTab server={s} can={can} /> : null}
           {active.key === 'backups' ? <BackupsTab server={s} can={can} phase={current} /> : null}
           {active.key === 'schedules' ? <SchedulesTab server={s} can={can} /> : null}
+          {active.key === 'databases' ? <DatabasesTab server={s} can={can} /> : null}
           {active.key === 'startup' ? <StartupTab server={s} can={can} onSaved={server.reload} /> : null}
           {active.key === 'users' ? <SubusersTab server={s} /> : null}
           {active.key === 'activity' ? <ActivityTab server={s} /> : null}
