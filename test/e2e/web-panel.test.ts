@@ -117,7 +117,10 @@ describe('web panel (chromium against gantry up, real Docker)', () => {
   it('start: the buttons follow the phase; the console shows the ready line and echoes a command', async () => {
     const start = page.getByRole('button', { name: 'Start', exact: true });
     const stop = page.getByRole('button', { name: 'Stop', exact: true });
-    expect(await stop.isDisabled()).toBe(true);
+    // A new server may install first (its data dir is prepared before it is ever started): once it
+    // has settled as stopped, only Start makes sense.
+    await until('the new server settled as stopped', async () => (await phase().innerText()) === 'Stopped', 120_000);
+    await expect.poll(() => stop.isDisabled()).toBe(true);
     await start.click();
     // While it installs and starts, Start stays disabled and the badge says what is happening.
     await expect.poll(() => start.isDisabled()).toBe(true);
