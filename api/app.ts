@@ -8,12 +8,11 @@ import { systemRoutes } from './routes/system.ts';
 import { agentRoutes } from './routes/agent.ts';
 import type { NodeEnrollment } from '../controller/nodes/enrollment.ts';
 import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from '../controller/runtime/metrics.ts';
-import { statusResponse } from './status.ts';
 import type { ApiServices } from './http/services.ts';
-import { mountRoutes, renderError } from './http/route.ts';
 import { guard } from './http/guard.ts';
-import { catalystError } from './http/errors.ts';
-import { CATALYST_ROUTES } from './routes/catalyst.ts';
+import { facadeApp } from './http/dialect.ts';
+import { CATALYST } from './catalyst/dialect.ts';
+import { FACADES } from './facades.ts';
 import { KUBE_BASE, kubeApp, type KubeSettings } from './kube/app.ts';
 import { webAssets } from './web/static.ts';
 
@@ -48,20 +47,21 @@ export function createApp(deps: AppDeps): Hono {
 
   const svc = deps.api;
   app.use('/metrics', guard(svc, 'admin.read'));
+  // Paths of their own modules first: a facade's catch-all (Catalyst's over /api) must not shadow them.
   app.route('/', systemRoutes({ store: deps.store, log, startedAt }));
-  // The Kubernetes dialect (kubectl, client libraries) under its own base path; Catalyst owns /api.
-  app.route(KUBE_BASE, kubeApp(svc, deps.kube));
-  mountRoutes(app, CATALYST_ROUTES, svc);
+  if (deps.nodes) app.route('/', agentRoutes({ nodes: deps.nodes, log }));
   if (deps.metrics) {
     const metrics = deps.metrics;
     app.get('/metrics', (c) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }));
   }
-  if (deps.nodes) {
-    app.route('/', agentRoutes({ nodes: deps.nodes, log }));
-  }
+  // The Kubernetes dialect (kubectl, client libraries) under its own base path; Catalyst owns /api.
+  app.route(KUBE_BASE, kubeApp(svc, deps.kube));
+  // Each panel's API as its own sub-app: its routes, its catch-all and error handler, in its dialect.
+  for (const facade of FACADES) app.route('/', facadeApp(facade, svc));
+  // The web panel at / (never under the API's prefixes, which the facades' catch-alls answer).
   if (deps.webRoot) app.use('*', webAssets({ root: deps.webRoot, log }));
-  // Unknown paths answer in Catalyst's shape (the dialect under /k8s has its own catch-all).
-  app.notFound((c) => catalystError(c, 404, `no route for ${c.req.method} ${c.req.path}`, 'no_route'));
-  app.onError((err, c) => (c.req.path.startsWith('/api/') ? renderError(c, svc, err) : statusResponse(c, err, log)));
+  // Outside every facade (/healthz, /metrics, the agent's paths): the primary API's shape.
+  app.notFound((c) => CATALYST.notFound(c));
+  app.onError((err, c) => CATALYST.renderError(c, err, svc));
   return app;
 }

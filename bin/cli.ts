@@ -13,11 +13,13 @@ Usage:
             [--seed DIR | --no-seed] [--no-agent] [--node-name NAME] [--sftp-port 2022 | -1 | --no-sftp]
             [--max-body-kb 1024] [--upload-max-mb 100] [--tls-port 6443 | -1 | --no-tls] [--tls-san NAME ...]
             [--web-dir web/dist | --no-web]
+            [--facade-port NAME=PORT ...]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
                                    created when missing; the API is also served over HTTPS on
-                                   --tls-port (a CA of its own in DATA_DIR/tls), where kubectl goes
+                                   --tls-port (a CA of its own in DATA_DIR/tls), where kubectl goes;
+                                   --facade-port serves one panel's API alone at / on its own port
   gantry apply -f FILE|DIR [-f ...] [-n NS]     create or update resources from YAML
   gantry get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o yaml|json|name|wide]
   gantry delete KIND NAME... [-n NS]  |  gantry delete -f FILE|DIR
@@ -71,8 +73,15 @@ async function main(argv: string[]): Promise<number> {
           'upload-max-mb': { type: 'string', default: process.env.GANTRY_UPLOAD_MAX_MB ?? '100' },
           'web-dir': { type: 'string', default: process.env.GANTRY_WEB_DIR },
           'no-web': { type: 'boolean' },
+          'facade-port': { type: 'string', multiple: true },
         },
       });
+      const facadePorts: Record<string, number> = {};
+      for (const v of values['facade-port'] ?? []) {
+        const m = /^([a-z0-9-]+)=(\d{1,5})$/.exec(v);
+        if (!m || Number(m[2]) > 65535) throw new Error(`--facade-port must be NAME=PORT (e.g. catalyst=8081), not "${v}"`);
+        facadePorts[m[1]!] = Number(m[2]);
+      }
       const maxBodyKb = Number(values['max-body-kb']);
       if (!Number.isInteger(maxBodyKb) || maxBodyKb < 1 || maxBodyKb > 1024 * 1024) throw new Error(`--max-body-kb must be an integer from 1 to 1048576, not "${values['max-body-kb']}"`);
       const uploadMaxMb = Number(values['upload-max-mb']);
@@ -98,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
         tlsNames: values['tls-san'],
         apiLimits: { maxBodyBytes: maxBodyKb * 1024, uploadMaxBytes: uploadMaxMb * 1024 * 1024 },
         webDir: values['no-web'] ? false : values['web-dir'],
+        facadePorts,
         localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
       });
     }

@@ -29,6 +29,20 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX audit_log_resource_uid ON audit_log(resource_uid, id);
     `,
   },
+  {
+    version: 3,
+    description: 'audit entries name the facade the call came through',
+    // catalyst, kubernetes, ccpanel, …; sftp and websocket calls name their transport's facade.
+    // Entries before this migration came through Catalyst's API (or SFTP, as their metadata says).
+    up: `
+      ALTER TABLE audit_log ADD COLUMN facade TEXT;
+      UPDATE audit_log SET facade = CASE
+        WHEN json_extract(metadata, '$.facade') IS NOT NULL THEN json_extract(metadata, '$.facade')
+        WHEN json_extract(metadata, '$.via') = 'sftp' THEN 'sftp'
+        ELSE 'catalyst' END;
+      CREATE INDEX audit_log_facade ON audit_log(facade, id);
+    `,
+  },
 ];
 
 export interface AuditEntry {
@@ -40,6 +54,8 @@ export interface AuditEntry {
   resourceId: string | null;
   /** The uid of the resource (servers: tells a re-created server of the same name apart). */
   resourceUid?: string | null;
+  /** The facade the call came through: catalyst, kubernetes, sftp, … (a panel's dialect name). */
+  facade?: string | null;
   /** The HTTP status the call ended with (2xx done, 4xx refused). */
   status: number;
   metadata: Record<string, unknown>;
@@ -57,6 +73,7 @@ export interface AuditQuery {
   resourceUid?: string;
   /** Entries about the server with this uid (metadata.serverUid), whatever their resource type. */
   serverUid?: string;
+  facade?: string;
   /** Entries with a smaller id (paging backwards). */
   before?: number;
   limit?: number;
@@ -77,8 +94,8 @@ export class AuditLog {
 
   async record(entry: AuditInput): Promise<void> {
     try {
-      await this.db.run('INSERT INTO audit_log (created_at, user_id, username, action, resource_type, resource_id, resource_uid, ip_address, status, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
-        new Date(this.now()).toISOString(), entry.userId, entry.username, entry.action, entry.resourceType, entry.resourceId, entry.resourceUid ?? null, entry.ipAddress, entry.status, JSON.stringify(entry.metadata ?? {}),
+      await this.db.run('INSERT INTO audit_log (created_at, user_id, username, action, resource_type, resource_id, resource_uid, facade, ip_address, status, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+        new Date(this.now()).toISOString(), entry.userId, entry.username, entry.action, entry.resourceType, entry.resourceId, entry.resourceUid ?? null, entry.facade ?? null, entry.ipAddress, entry.status, JSON.stringify(entry.metadata ?? {}),
       ]);
     } catch (err) {
       // The call itself already happened; losing its audit line is logged loudly, not turned into a 500.
@@ -107,6 +124,7 @@ export class AuditLog {
       where.push("(resource_uid = ? OR json_extract(metadata, '$.serverUid') = ?)");
       params.push(q.serverUid, q.serverUid);
     }
+    if (q.facade) add('facade = ?', q.facade);
     if (q.before) add('id < ?', q.before);
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
     const rows = await this.db.all<Record<string, unknown>>(
@@ -115,7 +133,7 @@ export class AuditLog {
     );
     return rows.map((r) => ({
       id: String(r.id), userId: (r.user_id as string) ?? null, username: (r.username as string) ?? null, action: r.action as string,
-      resourceType: (r.resource_type as string) ?? null, resourceId: (r.resource_id as string) ?? null, resourceUid: (r.resource_uid as string) ?? null, status: r.status as number,
+      resourceType: (r.resource_type as string) ?? null, resourceId: (r.resource_id as string) ?? null, resourceUid: (r.resource_uid as string) ?? null, facade: (r.facade as string) ?? null, status: r.status as number,
       metadata: JSON.parse(r.metadata as string) as Record<string, unknown>, ipAddress: (r.ip_address as string) ?? null, createdAt: r.created_at as string,
     }));
   }

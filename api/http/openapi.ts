@@ -1,13 +1,9 @@
-// OpenAPI 3.1, generated from the declared routes: the document cannot list a route that does not
-// exist or miss one that does (test/integration/api-openapi.test.ts compares it with the app's router).
+// OpenAPI 3.1, generated per facade from its declared routes: the document cannot list a route that
+// does not exist or miss one that does (test/integration/api-openapi.test.ts compares each facade's
+// document with the app's router). The error schema, security scheme and info are the dialect's.
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import { auditAction, type RouteSpec } from './route.ts';
-
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, statusCode: { type: 'integer' }, message: { type: 'string' }, reason: { type: 'string' } },
-  required: ['error', 'statusCode', 'message'],
-};
+import type { Dialect, Facade } from './dialect.ts';
 
 const STANDARD: Record<number, string> = {
   400: 'Bad Request: malformed JSON, a wrong type, an unknown enum value, a missing field',
@@ -31,7 +27,18 @@ export interface ExtraPath {
   public?: boolean;
 }
 
-export function openApiDocument(routes: readonly RouteSpec[], extra: readonly ExtraPath[] = []): Record<string, unknown> {
+/** The OpenAPI document of one facade (its routes and extra paths, in its dialect). */
+export function facadeDocument(facade: Facade): Record<string, unknown> {
+  return openApiDocument(facade.routes, facade.extraPaths ?? [], facade.dialect, facade.mount);
+}
+
+function securityScheme(d: Dialect): Record<string, unknown> {
+  const c = d.credential;
+  if (c.in === 'header' && c.scheme === 'bearer') return { type: 'http', scheme: 'bearer', description: 'An access token (JWT from the login route) or an API key (gak_…)' };
+  return { type: 'apiKey', in: c.in, name: c.name };
+}
+
+export function openApiDocument(routes: readonly RouteSpec[], extra: readonly ExtraPath[], dialect: Dialect, mount = ''): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const tags = new Set<string>();
   for (const r of routes) {
@@ -79,17 +86,13 @@ export function openApiDocument(routes: readonly RouteSpec[], extra: readonly Ex
   }
   return {
     openapi: '3.1.0',
-    info: {
-      title: 'Gantry API',
-      version: GANTRY_VERSION,
-      description: 'The primary API of Gantry, compatible with Catalyst\'s. Answers are `{success, data}`; errors `{error, statusCode, message}`. Imperative calls become spec edits on resources; the Kubernetes-style resource API lives under /apis/gantry.dev/v1alpha1.',
-    },
-    servers: [{ url: '/' }],
+    info: { title: dialect.info.title, version: GANTRY_VERSION, description: dialect.info.description },
+    servers: [{ url: mount || '/' }],
     tags: [...tags].sort().map((name) => ({ name })),
     paths,
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An access token (JWT from /api/auth/login) or an API key (gak_…)' } },
-      schemas: { Error: errorSchema },
+      securitySchemes: { bearerAuth: securityScheme(dialect) },
+      schemas: { Error: dialect.errorSchema },
     },
   };
 }

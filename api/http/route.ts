@@ -9,17 +9,19 @@
 // One place for the rules means the RBAC test can walk every route, and the OpenAPI document is
 // generated from the same list (openapi.ts), so neither can drift from the code.
 import type { Context, Hono } from 'hono';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { GameServer } from '../../crds/types.ts';
-import { isStoreError } from '../../controller/store/errors.ts';
-import { isOpError, type OpCode } from '../../controller/operations/errors.ts';
-import { ApiError, badRequest, catalystErrorBody, isApiError, locked, notFound } from './errors.ts';
+import { ApiError, badRequest, locked, notFound } from './errors.ts';
 import type { Principal } from '../rbac/access.ts';
 import { can } from '../rbac/access.ts';
 import type { ApiServices } from './services.ts';
+import type { Dialect } from './dialect.ts';
 import { clientIp } from './client-ip.ts';
+import { CATALYST, ok, done, renderCatalystError } from '../catalyst/dialect.ts';
+
+// Catalyst's envelope helpers, where route modules have always imported them from.
+export { ok, done };
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type JsonSchema = Record<string, unknown>;
@@ -39,9 +41,11 @@ export type Access =
 export interface RouteCtx<B = any> {
   c: Context;
   svc: ApiServices;
+  /** The facade's dialect the route is served in. */
+  dialect: Dialect;
   /** Undefined only on public routes. */
   principal: Principal | undefined;
-  /** The server of a server route, loaded and authorised. */
+  /** The server of a server route (the dialect's `serverParam`, resolved by its identity), loaded and authorised. */
   server: GameServer | undefined;
   body: B;
   query: Record<string, any>;
@@ -89,18 +93,6 @@ export function route(spec: RouteSpec): RouteSpec {
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const ajv = addFormats(new Ajv({ allErrors: false, strict: false, coerceTypes: false, useDefaults: true }));
 
-/** `{success: true, data}` with a status; extra top-level fields as Catalyst puts some beside data. */
-export function ok(c: Context, data?: unknown, status = 200, extra: Record<string, unknown> = {}): Response {
-  const body: Record<string, unknown> = { success: true };
-  if (data !== undefined) body.data = data;
-  return c.json({ ...body, ...extra }, status as ContentfulStatusCode);
-}
-
-/** `{success: true, message}`: the shape of Catalyst's action answers. */
-export function done(c: Context, message: string, extra: Record<string, unknown> = {}): Response {
-  return c.json({ success: true, message, ...extra }, 200);
-}
-
 function describeAjvError(where: string, e: ErrorObject): string {
   const field = (where + e.instancePath.replace(/\//g, '.')).replace(/^\./, '') || where;
   if (e.keyword === 'enum') return `${field}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
@@ -147,43 +139,17 @@ export function auditAction(spec: RouteSpec): string | undefined {
   return typeof spec.access === 'object' ? spec.access.permission : `${spec.tag}.${spec.method.toLowerCase()}`;
 }
 
-/** Catalyst's status for each operation error code. */
-export const CATALYST_STATUS: Record<OpCode, number> = {
-  invalid: 400,
-  not_found: 404,
-  conflict: 409,
-  insufficient_resources: 400,
-  locked: 423,
-  forbidden: 403,
-  unauthorized: 401,
-  unavailable: 503,
-  timeout: 504,
-  too_large: 413,
-  rate_limited: 429,
-  unsupported: 415,
-  failed: 502,
-};
-
-function errorResponse(c: Context, svc: ApiServices, err: unknown): Response {
-  if (isApiError(err)) return c.json(catalystErrorBody(err.statusCode, err.message, err.reason, err.extra), err.statusCode as ContentfulStatusCode);
-  if (isOpError(err)) {
-    const status = CATALYST_STATUS[err.code] ?? 400;
-    return c.json(catalystErrorBody(status, err.message, err.reason, err.extra), status as ContentfulStatusCode);
-  }
-  if (isStoreError(err)) {
-    // The store speaks Kubernetes (422 Invalid, 409 Conflict/AlreadyExists, 404); Catalyst says 400 for invalid input.
-    const status = err.code === 422 ? 400 : err.code;
-    return c.json(catalystErrorBody(status, err.message, err.reason), status as ContentfulStatusCode);
-  }
-  svc.log.error('unhandled API error', { method: c.req.method, path: c.req.path, err });
-  return c.json(catalystErrorBody(500, 'internal error'), 500);
-}
-
+/** Renders an error in Catalyst's shape (the primary API; kept for callers outside a facade). */
 export function renderError(c: Context, svc: ApiServices, err: unknown): Response {
-  return errorResponse(c, svc, err);
+  return renderCatalystError(c, err, svc);
 }
 
-export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiServices): void {
+/**
+ * Mounts declared routes on `app`, each running the one pipeline in `dialect` (default: Catalyst's):
+ * its authentication, server ids, permission names, rate-limit headers and error bodies.
+ */
+export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiServices, dialect: Dialect = CATALYST): void {
+  const permissionOf = (name: string) => (dialect.permission ? dialect.permission(name) : name);
   for (const spec of routes) {
     const validateBody: ValidateFunction | undefined = spec.body ? ajv.compile(spec.body) : undefined;
     const parseQuery = compileQuery(spec);
@@ -191,14 +157,14 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
     const bodyRequired = spec.bodyRequired ?? (!!spec.body && Array.isArray(spec.body.required) && (spec.body.required as unknown[]).length > 0);
     const handler = async (c: Context): Promise<Response> => {
       const ip = clientIp(c, svc.trustProxy);
-      const ctx: RouteCtx = { c, svc, principal: undefined, server: undefined, body: undefined, query: {}, params: c.req.param() as Record<string, string>, ip, audit: { metadata: {} } };
+      const ctx: RouteCtx = { c, svc, dialect, principal: undefined, server: undefined, body: undefined, query: {}, params: c.req.param() as Record<string, string>, ip, audit: { metadata: {} } };
       let status = 500;
       try {
         const res = await run(ctx);
         status = res.status;
         return res;
       } catch (err) {
-        const res = errorResponse(c, svc, err);
+        const res = dialect.renderError(c, err, svc);
         status = res.status;
         return res;
       } finally {
@@ -210,11 +176,12 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
             username: ctx.principal?.username ?? null,
             action: ctx.audit.action ?? action,
             resourceType: ctx.audit.resourceType ?? (ctx.server ? 'server' : null),
-            resourceId: ctx.audit.resourceId ?? ctx.params.serverId ?? null,
-            resourceUid: ctx.audit.resourceUid ?? ((ctx.audit.resourceType ?? 'server') === 'server' ? ctx.server?.metadata.uid : undefined) ?? null,
+            resourceId: ctx.audit.resourceId ?? ctx.params[dialect.serverParam] ?? null,
+            resourceUid: ctx.audit.resourceUid ?? ((ctx.audit.resourceType ?? 'server') === 'server' ? (ctx.audit.metadata.serverUid as string | undefined) : undefined) ?? null,
             status,
             metadata: { ...ctx.audit.metadata, method: spec.method, path: c.req.path, ...(ctx.principal?.apiKeyId ? { apiKeyId: ctx.principal.apiKeyId } : {}) },
             ipAddress: ip ?? null,
+            facade: dialect.name,
           });
         }
       }
@@ -223,29 +190,26 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
     const run = async (ctx: RouteCtx): Promise<Response> => {
       const { c } = ctx;
       const bucket = spec.rateLimit ?? 'default';
-      if (bucket === 'auth') limit(c, svc, `auth:${ctx.ip ?? 'unknown'}`, svc.limits.authPerMinute);
+      if (bucket === 'auth') limit(c, svc, dialect, `auth:${ctx.ip ?? 'unknown'}`, svc.limits.authPerMinute);
       if (spec.access !== 'public') {
-        const qt = spec.queryToken && !c.req.header('authorization') ? c.req.query('token') : undefined;
-        if (qt) {
-          ctx.principal = await svc.auth.fromToken(qt, spec.queryToken!);
-          ctx.tokenScope = (await svc.auth.tokens.verify(qt, spec.queryToken!)).scope ?? {};
-        } else {
-          ctx.principal = await svc.auth.fromAuthorizationHeader(c.req.header('authorization'));
-        }
+        const who = await dialect.authenticate(c, svc, spec);
+        ctx.principal = who.principal;
+        if (who.tokenScope) ctx.tokenScope = who.tokenScope;
       }
       if (bucket === 'default' && !(ctx.principal && can(ctx.principal, 'rate-limit.bypass'))) {
-        limit(c, svc, ctx.principal ? `user:${ctx.principal.userId}` : `ip:${ctx.ip ?? 'unknown'}`, svc.limits.userPerMinute);
+        limit(c, svc, dialect, ctx.principal ? `user:${ctx.principal.userId}` : `ip:${ctx.ip ?? 'unknown'}`, svc.limits.userPerMinute);
       }
       if (typeof spec.access === 'object') {
-        const { permission } = spec.access;
+        const permission = permissionOf(spec.access.permission);
         if (spec.access.server) {
-          const server = await svc.servers.find(ctx.params.serverId ?? '');
-          if (!server) throw notFound(`server "${ctx.params.serverId}" not found`);
+          const id = ctx.params[dialect.serverParam] ?? '';
+          const server = await dialect.resolveServer(id, svc);
+          if (!server) throw notFound(`server "${id}" not found`);
+          // The uid ties the entry (refusals too) to this server, not to a later one re-created under the same name.
+          ctx.audit.metadata.serverUid = server.metadata.uid;
           svc.access.check(ctx.principal!, server, permission, { ownerAllowed: spec.access.ownerAllowed });
           ctx.server = server;
           ctx.audit.metadata.serverName = server.spec?.displayName ?? server.metadata.name;
-          // The uid ties the entry to this server, not to a later one re-created under the same name.
-          ctx.audit.metadata.serverUid = server.metadata.uid;
           if (spec.blockedWhenSuspended && server.spec?.suspended) {
             throw locked(`Server is suspended${server.spec?.suspendReason ? ` (${server.spec?.suspendReason})` : ''}: actions are blocked until it is unsuspended`);
           }
@@ -263,11 +227,9 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
   }
 }
 
-function limit(c: Context, svc: ApiServices, key: string, perMinute: number): void {
+function limit(c: Context, svc: ApiServices, dialect: Dialect, key: string, perMinute: number): void {
   const r = svc.limiter.hit(key, { limit: perMinute, windowMs: 60_000 });
-  c.header('X-RateLimit-Limit', String(r.limit));
-  c.header('X-RateLimit-Remaining', String(r.remaining));
-  c.header('X-RateLimit-Reset', String(r.resetAt));
+  dialect.rateLimitHeaders?.(c, r);
   if (!r.allowed) {
     c.header('Retry-After', String(r.retryAfter));
     throw new ApiError(429, `Rate limit exceeded. Try again in ${r.retryAfter} seconds.`, 'rate_limited', { retryAfter: r.retryAfter });

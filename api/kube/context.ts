@@ -35,5 +35,6 @@ export function auditWrite(c: KubeContext, deps: KubeDeps, target: AuditTarget, 
     status,
     metadata: { facade: 'kubernetes', method: c.req.method, path: c.req.path, ...target.metadata, ...(p?.apiKeyId ? { apiKeyId: p.apiKeyId } : {}) },
     ipAddress: clientIp(c, deps.svc.trustProxy) ?? null,
+    facade: 'kubernetes',
   });
 }

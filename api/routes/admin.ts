@@ -161,6 +161,7 @@ export const adminRoutes: readonly RouteSpec[] = [
       resourceType: { type: 'string', maxLength: 64 },
       resourceId: { type: 'string', maxLength: 253 },
       resourceUid: { type: 'string', maxLength: 64, description: 'The uid of the resource (tells a re-created server of the same name apart)' },
+      facade: { type: 'string', maxLength: 32, description: 'The API the call came through: catalyst, kubernetes, sftp, …' },
       before: { type: 'string', maxLength: 32, description: 'Only entries older than this id' },
       limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'default 100' },
     },
@@ -176,6 +177,7 @@ export const adminRoutes: readonly RouteSpec[] = [
         resourceType: query.resourceType as string | undefined,
         resourceId: query.resourceId as string | undefined,
         resourceUid: query.resourceUid as string | undefined,
+        facade: query.facade as string | undefined,
         before,
         limit: (query.limit as number | undefined) ?? 100,
       });

@@ -3,6 +3,7 @@
 import type { RouteSpec } from '../http/route.ts';
 import { route } from '../http/route.ts';
 import { openApiDocument, type ExtraPath } from '../http/openapi.ts';
+import { CATALYST } from '../catalyst/dialect.ts';
 import { deploymentTokenRoute, nodeRoutes } from './nodes.ts';
 import { serverRoutes } from './servers/index.ts';
 import { templateRoutes } from './templates.ts';
@@ -57,7 +58,7 @@ export const openApiRoute = route({
   tag: 'system',
   access: 'public',
   rateLimit: 'none',
-  handler: ({ c }) => c.json((doc ??= openApiDocument(CATALYST_ROUTES, EXTRA_PATHS))),
+  handler: ({ c }) => c.json((doc ??= openApiDocument(CATALYST_ROUTES, EXTRA_PATHS, CATALYST))),
 });
 
 export const CATALYST_ROUTES: readonly RouteSpec[] = [...ROUTES, openApiRoute];

@@ -120,10 +120,12 @@ async function auditRefusedRead(ctx: RouteCtx, err: ApiError): Promise<void> {
     username: ctx.principal?.username ?? null,
     action: 'file.refused',
     resourceType: 'server',
-    resourceId: ctx.params.serverId ?? null,
+    resourceId: ctx.params[ctx.dialect.serverParam] ?? null,
     status: err.statusCode,
     metadata: { ...ctx.audit.metadata, method: 'GET', route: ctx.c.req.path, code: err.reason },
     ipAddress: ctx.ip ?? null,
+    resourceUid: ctx.server?.metadata.uid ?? null,
+    facade: ctx.dialect.name,
   });
 }
 

@@ -371,6 +371,7 @@ export class SftpServer implements PerServerState {
       status: r.status,
       metadata: { via: 'sftp', op: 'login', login, reason: r.reason, message: r.message },
       ipAddress: ip,
+      facade: 'sftp',
     });
   }
 }

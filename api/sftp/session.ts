@@ -475,7 +475,7 @@ export class SftpSession {
   }
 
   private audit(action: string, status: number, metadata: Record<string, unknown>): Promise<void> {
-    return this.d.svc.audit.record({ userId: this.id.userId, username: this.id.username, action, resourceType: 'server', resourceId: this.id.serverId, resourceUid: this.id.serverUid, status, metadata: { via: 'sftp', ...metadata }, ipAddress: this.id.ip });
+    return this.d.svc.audit.record({ userId: this.id.userId, username: this.id.username, action, resourceType: 'server', resourceId: this.id.serverId, resourceUid: this.id.serverUid, status, metadata: { via: 'sftp', ...metadata }, ipAddress: this.id.ip, facade: 'sftp' });
   }
 }
 

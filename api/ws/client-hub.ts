@@ -478,6 +478,7 @@ export class ClientSockets implements PerServerState {
         resourceId: serverId,
         resourceUid: uid,
         ipAddress: c.ip ?? null,
+        facade: 'catalyst',
         status,
         metadata: error ? { via: 'websocket', lines: lines.length, error } : { via: 'websocket', lines: lines.length },
       });

@@ -15,6 +15,8 @@ import { rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
 import { AGENT_CONNECT_PATH } from '../../agent/protocol.ts';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApp } from '../../api/app.ts';
+import { FACADES } from '../../api/facades.ts';
+import { facadeApp } from '../../api/http/dialect.ts';
 import type { KubeSettings } from '../../api/kube/app.ts';
 import { defaultTlsNames, loadOrCreateTls } from '../../api/http/tls.ts';
 import { openApiServices } from '../../api/open.ts';
@@ -64,6 +66,8 @@ export interface UpOptions {
   /** When tlsPort is taken, listen on a free port instead (logged; `gantry kubeconfig` reads the port
    *  actually served), rather than failing: for the CLI's default port, never for one asked for. */
   tlsPortFallback?: boolean;
+  /** Facades also served on a port of their own, at `/` (a client with hard-coded paths works): name → port (0 = any free one). */
+  facadePorts?: Record<string, number>;
   /** Extra names and addresses for the HTTPS certificate (besides localhost, the host name and --host). */
   tlsNames?: string[];
   /** The built web panel served at `/` (default: the checkout's web/dist); false = no panel. */
@@ -96,12 +100,18 @@ export interface Embedded {
   sftp?: SftpServer;
   /** Drops per-server state (grants, console buffers, metrics, alerts, sockets) when a server goes. */
   reaper: ServerReaper;
+  /** The facades on ports of their own (UpOptions.facadePorts): name → url. */
+  facadeUrls: Record<string, string>;
   /** The HTTPS listener of the API (kubectl's endpoint is `${tls.url}/k8s`), when tlsPort asked for one. */
   tls?: { url: string; port: number; ca: string };
   stop(): Promise<void>;
 }
 
 export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
+  // Refused before anything is opened.
+  for (const name of Object.keys(opts.facadePorts ?? {})) {
+    if (!FACADES.some((f) => f.name === name)) throw new Error(`--facade-port: no facade "${name}" (known: ${FACADES.map((f) => f.name).join(', ')})`);
+  }
   const log = rootLogger.child({ component: 'up' });
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -195,6 +205,18 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     kube.tlsPort = tlsPort;
     kube.ca = material.ca;
   }
+  // Facades on ports of their own: the facade's sub-app alone, at `/`.
+  const facadeServers: ServerType[] = [];
+  const facadeUrls: Record<string, string> = {};
+  for (const [name, port] of Object.entries(opts.facadePorts ?? {})) {
+    const facade = FACADES.find((f) => f.name === name)!;
+    const s: ServerType = await new Promise((resolve, reject) => {
+      const srv = serve({ fetch: facadeApp(facade, api, '').fetch, port, hostname: opts.host }, () => resolve(srv));
+      srv.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${port} for facade ${name}: ${err.message}`)));
+    });
+    facadeServers.push(s);
+    facadeUrls[name] = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${(s.address() as AddressInfo).port}`;
+  }
   // Before "gantry is up": whoever waits for that line may use SFTP (or stop us) right after it.
   let sftp: SftpServer | undefined;
   if (opts.sftpPort !== undefined && opts.sftpPort !== false && opts.sftpPort >= 0) {
@@ -212,6 +234,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     kinds: registry.kinds().map((k) => k.kind),
     ...(sftp ? { sftpPort: sftp.port } : {}),
     ...(tls ? { tlsUrl: tls.url, kubernetes: `${tls.url}/k8s` } : {}),
+    ...(facadeServers.length ? { facades: facadeUrls } : {}),
   });
 
   let localAgent: LocalAgent | undefined;
@@ -239,7 +262,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await clientSockets.close();
     await hub.close();
     nodes.stop();
-    for (const s of [server, tlsServer]) {
+    for (const s of [server, tlsServer, ...facadeServers]) {
       if (!s) continue;
       await new Promise<void>((r) => {
         s.close(() => r());
@@ -252,7 +275,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     await store.close();
     await db.close();
   };
-  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, databases, sftp, reaper, tls, stop };
+  return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, databases, sftp, reaper, tls, facadeUrls, stop };
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */

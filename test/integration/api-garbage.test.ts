@@ -1,11 +1,15 @@
-// Throws generated garbage at every declared route (bodies, query strings, path parameters, headers)
-// as an administrator and as a server owner, and checks that nothing answers 5xx and every refusal is a
-// Catalyst error body. Deterministic: a seeded generator, so a failure reproduces.
+// Throws generated garbage at every declared route of every facade (bodies, query strings, path
+// parameters, headers) as an administrator and as a server owner, and checks that nothing answers 5xx
+// and every refusal is the facade's error body (its dialect's errorSchema; a statusCode field, where
+// the dialect has one, equal to the status). Deterministic: a seeded generator, so a failure reproduces.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app.ts';
 import type { ApiServices } from '../../api/http/services.ts';
-import { CATALYST_ROUTES } from '../../api/routes/catalyst.ts';
 import { DatabaseService } from '../../controller/databases/service.ts';
+import { Ajv } from 'ajv';
+import { FACADES } from '../../api/facades.ts';
+import type { GameServer } from '../../crds/types.ts';
+import { credentialFor, routePath, withQuery } from '../helpers/facades.ts';
 import { openTestEnv, type TestEnv } from '../helpers/env.ts';
 import { apiServicesFor, signIn, signInAdmin } from '../helpers/api.ts';
 
@@ -50,11 +54,13 @@ function schemaShapedGarbage(schema: Record<string, unknown> | undefined, r: () 
   return o;
 }
 
-describe('garbage at every route', () => {
+describe.each(FACADES.map((f) => [f.name, f] as const))('garbage at every route of facade %s', (_name, facade) => {
   let env: TestEnv;
   let svc: ApiServices;
   let app: ReturnType<typeof createApp>;
-  let headersFor: Record<string, Record<string, string>> = {};
+  let tokenOf: Record<string, string> = {};
+  let fixture: GameServer;
+  const isErrorBody = new Ajv({ strict: false }).compile(facade.dialect.errorSchema);
 
   beforeAll(async () => {
     env = await openTestEnv();
@@ -63,20 +69,20 @@ describe('garbage at every route', () => {
     app = createApp({ store: env.store, registry: env.registry, events: env.events, log: env.log, api: svc });
     const admin = await signInAdmin(svc);
     const owner = await signIn(svc, 'owner');
-    await env.store.create({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name: 'fuzz', namespace: 'default' }, spec: { templateRef: 'testgame', owner: owner.userId } });
-    headersFor = { admin: admin.headers, owner: owner.headers };
+    fixture = await env.store.create({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name: 'fuzz', namespace: 'default' }, spec: { templateRef: 'testgame', owner: owner.userId } });
+    tokenOf = { admin: admin.token, owner: owner.token };
   });
   afterAll(() => env.close());
 
-  for (const route of CATALYST_ROUTES) {
+  for (const route of facade.routes) {
     it(`${route.method} ${route.path}`, async () => {
       const r = prng([...`${route.method} ${route.path}`].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7));
       const failures: string[] = [];
       const attempts: { path: string; body?: string; headers?: Record<string, string> }[] = [];
-      const base = route.path.replace(/:serverId/g, 'fuzz');
+      const serverId = facade.dialect.serverId(fixture);
       const paramValues = ['fuzz', '..', '%2e%2e%2f%2e%2e', 'a'.repeat(300), '%00', '%F0%9F%92%A5', 'fixture'];
       for (let i = 0; i < 24; i++) {
-        let path = base.replace(/:[A-Za-z0-9_]+/g, () => paramValues[Math.floor(r() * paramValues.length)]!);
+        let path = routePath(facade, route, serverId, '\u0000').replace(/\u0000/g, () => paramValues[Math.floor(r() * paramValues.length)]!);
         if (route.query || r() < 0.3) {
           const names = [...Object.keys(route.query ?? {}), 'unknown'];
           path += '?' + names.map((n) => `${n}=${encodeURIComponent(String(garbageValue(r)).slice(0, 100).replace(/[\ud800-\udfff]/g, '?'))}`).join('&');
@@ -94,7 +100,8 @@ describe('garbage at every route', () => {
       }
       for (const who of ['admin', 'owner']) {
         for (const a of attempts) {
-          const res = await app.request(a.path, { method: route.method, headers: { 'content-type': 'application/json', ...headersFor[who], ...a.headers }, body: a.body });
+          const cred = credentialFor(facade, tokenOf[who]);
+          const res = await app.request(withQuery(a.path, cred.query), { method: route.method, headers: { 'content-type': 'application/json', ...cred.headers, ...a.headers }, body: a.body });
           const text = await res.text();
           if (res.status >= 500) failures.push(`${who} ${route.method} ${a.path.slice(0, 120)} body=${(a.body ?? '').slice(0, 120)} → ${res.status} ${text.slice(0, 200)}`);
           else if (res.status >= 400) {
@@ -104,7 +111,8 @@ describe('garbage at every route', () => {
             } catch {
               parsed = undefined;
             }
-            if (!parsed || parsed.statusCode !== res.status || !parsed.message) failures.push(`${who} ${route.method} ${a.path.slice(0, 120)} → ${res.status} without a Catalyst error body: ${text.slice(0, 200)}`);
+            const statusMatches = !parsed || !('statusCode' in parsed) || parsed.statusCode === res.status;
+            if (!parsed || !isErrorBody(parsed) || !statusMatches) failures.push(`${who} ${route.method} ${a.path.slice(0, 120)} → ${res.status} without a ${facade.name} error body: ${text.slice(0, 200)}`);
           }
         }
       }
