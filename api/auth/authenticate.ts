@@ -6,6 +6,14 @@ import { API_KEY_PREFIX } from './accounts.ts';
 import type { TokenPurpose, TokenService } from './tokens.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Principal } from '../rbac/access.ts';
+import { revalidate } from '../rbac/authorize.ts';
+
+const TOKEN_REFUSED: Record<'user_gone' | 'user_disabled' | 'session_revoked' | 'key_revoked', string> = {
+  user_gone: 'Invalid token: the user no longer exists',
+  user_disabled: 'Account disabled',
+  session_revoked: 'Session ended (logged out, password changed or revoked): log in again',
+  key_revoked: 'Invalid API key (unknown, revoked or expired)',
+};
 
 export class Authenticator {
   constructor(
@@ -36,12 +44,12 @@ export class Authenticator {
   /** A signed token of the given purpose; access tokens must also belong to a live session. */
   async fromToken(token: string, purpose: TokenPurpose): Promise<Principal> {
     const claims = await this.tokens.verify(token, purpose);
-    const user = this.accounts.getUser(claims.userId);
-    if (!user) throw new ApiError(401, 'Invalid token: the user no longer exists', 'user_gone');
-    if (user.disabled) throw new ApiError(401, 'Account disabled', 'user_disabled');
-    if (claims.sid !== undefined && !this.accounts.isSessionActive(claims.sid)) throw new ApiError(401, 'Session ended (logged out, password changed or revoked): log in again', 'session_revoked');
     if (purpose === 'access' && claims.sid === undefined) throw new ApiError(401, 'Invalid token: no session', 'token_invalid');
-    return { userId: user.id, username: user.username, email: user.email, via: purpose === 'access' ? 'session' : 'token', sessionId: claims.sid, grants: this.accounts.grantsOf(user.id) };
+    const claimed: Principal = { userId: claims.userId, username: '', email: '', via: purpose === 'access' ? 'session' : 'token', sessionId: claims.sid, grants: [] };
+    // The same answer every long-lived transport asks for again later (api/rbac/authorize.ts).
+    const r = revalidate(this.accounts, claimed, Date.now());
+    if (!r.ok) throw new ApiError(401, TOKEN_REFUSED[r.code], r.code);
+    return r.principal;
   }
 
   /** Catalyst's token payload. */

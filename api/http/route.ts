@@ -12,7 +12,8 @@ import type { Context, Hono } from 'hono';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { GameServer } from '../../crds/types.ts';
-import { ApiError, badRequest, locked, notFound } from './errors.ts';
+import { ApiError, badRequest, notFound } from './errors.ts';
+import { authorizeOnServer, refusal } from '../rbac/authorize.ts';
 import type { Principal } from '../rbac/access.ts';
 import { can } from '../rbac/access.ts';
 import type { ApiServices } from './services.ts';
@@ -207,12 +208,11 @@ export function mountRoutes(app: Hono, routes: readonly RouteSpec[], svc: ApiSer
           if (!server) throw notFound(`server "${id}" not found`);
           // The uid ties the entry (refusals too) to this server, not to a later one re-created under the same name.
           ctx.audit.metadata.serverUid = server.metadata.uid;
-          svc.access.check(ctx.principal!, server, permission, { ownerAllowed: spec.access.ownerAllowed });
+          const verdict = authorizeOnServer(svc.access, ctx.principal!, server, permission, { ownerAllowed: spec.access.ownerAllowed, refuseSuspended: spec.blockedWhenSuspended });
+          if (verdict.outcome === 'not_found' || verdict.outcome === 'forbidden') throw refusal(verdict);
           ctx.server = server;
           ctx.audit.metadata.serverName = server.spec?.displayName ?? server.metadata.name;
-          if (spec.blockedWhenSuspended && server.spec?.suspended) {
-            throw locked(`Server is suspended${server.spec?.suspendReason ? ` (${server.spec?.suspendReason})` : ''}: actions are blocked until it is unsuspended`);
-          }
+          if (verdict.outcome === 'suspended') throw refusal(verdict);
         } else if (!can(ctx.principal!, permission)) {
           throw new ApiError(403, `You do not have permission to perform this action (requires ${permission})`, 'missing_permission');
         }

@@ -6,7 +6,8 @@
 // users' servers cannot be probed.
 import type { GameServer } from '../../crds/types.ts';
 import type { AccountStore } from '../auth/accounts.ts';
-import { forbidden, notFound } from '../http/errors.ts';
+import { forbidden } from '../http/errors.ts';
+import { authorizeOnServer, refusal } from './authorize.ts';
 import { hasPermission, OWNER_PERMISSIONS } from './permissions.ts';
 
 export interface Principal {
@@ -49,11 +50,10 @@ export class ServerAccess {
     return this.can(principal, server, 'server.read');
   }
 
-  /** Throws 404 for a server the caller cannot see, 403 for one they see but may not act on this way. */
+  /** Throws not_found for a server the caller cannot see, forbidden for one they see but may not act on this way. */
   check(principal: Principal, server: GameServer, permission: string, opts: { ownerAllowed?: boolean } = {}): void {
-    if (this.can(principal, server, permission, opts)) return;
-    if (!this.visible(principal, server)) throw notFound(`server "${server.metadata.name}" not found`);
-    throw forbidden(`You do not have permission to perform this action (requires ${permission} on server ${server.metadata.name})`, 'missing_permission');
+    const v = authorizeOnServer(this, principal, server, permission, opts);
+    if (v.outcome !== 'allowed') throw refusal(v);
   }
 
   /** The permissions the caller holds on a server, expanded (for UIs and `GET /api/servers/:id`). */

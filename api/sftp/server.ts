@@ -20,6 +20,7 @@ import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
+import { authorizeOnServer, revalidate } from '../rbac/authorize.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
 import { SftpSession, type SftpIdentity } from './session.ts';
 import type { GoneServer, PerServerState } from '../../controller/lifecycle/server-reaper.ts';
@@ -97,7 +98,7 @@ export class SftpServer implements PerServerState {
   private readonly log: Logger;
   private readonly hub: AgentHub;
   private boundPort = 0;
-  private readonly onUserChanged = (userId: string, change: string) => this.userChanged(userId, change);
+  private readonly onUserChanged = (userId: string) => this.userChanged(userId);
   private unregister: (() => void) | undefined;
 
   constructor(private readonly o: SftpServerOptions) {
@@ -233,15 +234,13 @@ export class SftpServer implements PerServerState {
     });
   }
 
-  private userChanged(userId: string, change: string): void {
+  private userChanged(userId: string): void {
     const { accounts } = this.o.svc;
     for (const c of this.clients) {
       const id = c.identity;
       if (!id || id.userId !== userId) continue;
-      const user = accounts.getUser(userId);
-      if (!user) this.end(c, 'user deleted');
-      else if (user.disabled) this.end(c, 'user disabled');
-      else if (change === 'sessions' && id.sessionId && !accounts.isSessionActive(id.sessionId)) this.end(c, 'session ended');
+      const r = revalidate(accounts, { userId, username: id.username, email: id.email, via: id.via === 'token' ? 'token' : 'session', sessionId: id.sessionId, grants: [] }, Date.now());
+      if (!r.ok) this.end(c, r.code === 'user_gone' ? 'user deleted' : r.code === 'user_disabled' ? 'user disabled' : 'session ended');
     }
   }
 
@@ -333,16 +332,17 @@ export class SftpServer implements PerServerState {
     }
     const who = { userId: principal.userId, username: principal.username, serverId };
     const server = await svc.servers.find(serverId);
+    const verdict = server ? authorizeOnServer(svc.access, principal, server, 'file.read', { refuseSuspended: true }) : undefined;
     // A server the user cannot read answers like a missing one: ids of others' servers cannot be probed.
-    if (!server || !svc.access.can(principal, server, 'file.read')) return bad(`no server "${serverId}" with file access for ${principal.username}`, server ? 'missing_permission' : 'server_not_found', who);
-    const refusal = this.serverRefusal(server);
+    if (!server || verdict!.outcome === 'not_found' || verdict!.outcome === 'forbidden') return bad(`no server "${serverId}" with file access for ${principal.username}`, server ? 'missing_permission' : 'server_not_found', who);
+    if (verdict!.outcome === 'suspended') return { status: 423, reason: 'suspended', message: `server ${server.metadata.name} is suspended`, ...who, failedCredential: false };
+    const refusal = this.nodeRefusal(server);
     if (refusal) return { ...refusal, ...who, failedCredential: false };
     return { identity: { userId: principal.userId, username: principal.username, email: principal.email, sessionId: principal.sessionId, via, serverId, serverUid: server.metadata.uid!, ip } };
   }
 
-  private serverRefusal(server: GameServer): Omit<LoginRefusal, 'failedCredential'> | undefined {
+  private nodeRefusal(server: GameServer): Omit<LoginRefusal, 'failedCredential'> | undefined {
     const name = server.metadata.name;
-    if (server.spec?.suspended) return { status: 423, reason: 'suspended', message: `server ${name} is suspended` };
     const node = dataNode(server);
     if (!node) return { status: 503, reason: 'not_placed', message: `server ${name} is not placed on a node yet` };
     if (!this.hub.isConnected(node)) return { status: 503, reason: 'node_offline', message: `node ${node} of server ${name} is offline` };

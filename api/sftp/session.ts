@@ -14,6 +14,7 @@ import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
+import { authorizeOnServer, revalidate } from '../rbac/authorize.ts';
 import { ChunkFeed, StreamReader } from './streams.ts';
 
 /** SFTP is how worlds of many GB move: bounded by the node's disk, not by the HTTP upload limit. */
@@ -99,6 +100,14 @@ export interface SftpSessionDeps {
   /** Ends the whole connection (user deleted, session revoked, server gone). */
   terminate: (reason: string) => void;
 }
+
+/** How an account change ends the connection: [log reason, the client's message]. */
+const SESSION_GONE: Record<'user_gone' | 'user_disabled' | 'session_revoked' | 'key_revoked', [string, string]> = {
+  user_gone: ['user deleted', 'account deleted'],
+  user_disabled: ['user disabled', 'account disabled'],
+  session_revoked: ['session ended', 'your panel session ended (logged out or revoked): log in again'],
+  key_revoked: ['session ended', 'your panel session ended (logged out or revoked): log in again'],
+};
 
 export class SftpSession {
   private readonly handles = new Map<number, Handle>();
@@ -388,23 +397,21 @@ export class SftpSession {
    */
   private async authorize(permission: string): Promise<Target> {
     const { accounts, access } = this.d.svc;
-    const user = accounts.getUser(this.id.userId);
-    if (!user || user.disabled) {
-      this.d.terminate(user ? 'user disabled' : 'user deleted');
-      throw new SftpRefusal(STATUS.PERMISSION_DENIED, user ? 'account disabled' : 'account deleted', 'user_gone');
-    }
-    if (this.id.sessionId && !accounts.isSessionActive(this.id.sessionId)) {
-      this.d.terminate('session ended');
-      throw new SftpRefusal(STATUS.PERMISSION_DENIED, 'your panel session ended (logged out or revoked): log in again', 'session_revoked');
+    const claimed: Principal = { userId: this.id.userId, username: this.id.username, email: this.id.email, via: this.id.via === 'token' ? 'token' : 'session', sessionId: this.id.sessionId, grants: [] };
+    const still = revalidate(accounts, claimed, Date.now());
+    if (!still.ok) {
+      const [why, message] = SESSION_GONE[still.code];
+      this.d.terminate(why);
+      throw new SftpRefusal(STATUS.PERMISSION_DENIED, message, still.code === 'session_revoked' ? 'session_revoked' : 'user_gone');
     }
     const server = await this.server();
     if (!server || server.metadata.uid !== this.id.serverUid) {
       this.d.terminate('server deleted');
       throw new SftpRefusal(STATUS.NO_SUCH_FILE, `server ${this.id.serverId} no longer exists`, 'server_gone');
     }
-    const principal: Principal = { userId: user.id, username: user.username, email: user.email, via: this.id.via === 'token' ? 'token' : 'session', sessionId: this.id.sessionId, grants: accounts.grantsOf(user.id) };
-    if (!access.can(principal, server, permission)) throw new SftpRefusal(STATUS.PERMISSION_DENIED, `permission denied: requires ${permission} on server ${this.id.serverId}`, 'missing_permission');
-    if (server.spec?.suspended) throw new SftpRefusal(STATUS.PERMISSION_DENIED, `server ${this.id.serverId} is suspended`, 'suspended');
+    const verdict = authorizeOnServer(access, still.principal, server, permission, { refuseSuspended: true });
+    if (verdict.outcome === 'not_found' || verdict.outcome === 'forbidden') throw new SftpRefusal(STATUS.PERMISSION_DENIED, `permission denied: requires ${permission} on server ${this.id.serverId}`, 'missing_permission');
+    if (verdict.outcome === 'suspended') throw new SftpRefusal(STATUS.PERMISSION_DENIED, `server ${this.id.serverId} is suspended`, 'suspended');
     const node = dataNode(server);
     if (!node || !this.d.hub.isConnected(node)) throw new SftpRefusal(STATUS.FAILURE, node ? `node ${node} of server ${this.id.serverId} is offline` : `server ${this.id.serverId} is not placed on a node`, 'node_offline');
     return { server, node, uid: server.metadata.uid!, dataDir: dataDirOf(server) };

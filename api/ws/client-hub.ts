@@ -32,6 +32,7 @@ import { API_KEY_PREFIX } from '../auth/accounts.ts';
 import { ApiError } from '../http/errors.ts';
 import type { ApiServices } from '../http/services.ts';
 import type { Principal } from '../rbac/access.ts';
+import { authorizeOnServer } from '../rbac/authorize.ts';
 import { dataNode } from '../../crds/placement.ts';
 
 export const CLIENT_WS_PATH = '/ws';
@@ -412,11 +413,9 @@ export class ClientSockets implements PerServerState {
   private authorise(c: Client, serverId: string, permissions: string[]): { server: GameServer } | { error: string } {
     const server = this.informer.getByName(this.svc.servers.namespace, serverId);
     if (!server || (c.scopeServer !== undefined && c.scopeServer !== serverId)) return { error: `server "${serverId}" not found` };
-    try {
-      for (const perm of permissions) this.svc.access.check(c.principal, server, perm);
-    } catch (err) {
-      if (err instanceof ApiError) return { error: err.message };
-      throw err;
+    for (const perm of permissions) {
+      const v = authorizeOnServer(this.svc.access, c.principal, server, perm);
+      if (v.outcome !== 'allowed') return { error: v.message };
     }
     return { server };
   }
