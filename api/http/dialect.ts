@@ -12,6 +12,8 @@ import type { LimitResult } from './rate-limit.ts';
 import type { ApiServices } from './services.ts';
 import type { Principal } from '../rbac/access.ts';
 import type { ExtraPath } from './openapi.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { UpgradeHandler } from '../ws/registry.ts';
 import { mountRoutes, type JsonSchema, type RouteSpec } from './route.ts';
 
 /** How a client of this panel sends its token (what authenticate() reads; documented in OpenAPI). */
@@ -54,6 +56,13 @@ export interface Dialect {
   info: { title: string; description: string };
 }
 
+/** A WebSocket endpoint of a facade: opened once per process, served at `mount + path`. */
+export interface FacadeSocket {
+  /** Below the facade's mount (Catalyst: /ws; a panel: /ws/v1/monitor). */
+  path: string;
+  open(svc: ApiServices, log: Logger): UpgradeHandler & { close(): Promise<void> };
+}
+
 export interface Facade {
   name: string;
   dialect: Dialect;
@@ -64,6 +73,8 @@ export interface Facade {
   routes: readonly RouteSpec[];
   /** Paths served by other modules that the facade's document lists too. */
   extraPaths?: readonly ExtraPath[];
+  /** Its WebSocket endpoints (the socket registry routes upgrades to them). */
+  sockets?: readonly FacadeSocket[];
 }
 
 /**

@@ -11,7 +11,6 @@ import { ManifestSource } from '../../controller/sources/manifests.ts';
 import { seedTemplates } from '../../controller/sources/seed.ts';
 import { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import { AgentHub } from '../../controller/hub/agent-hub.ts';
-import { rejectUpgrade, requestPath } from '../../controller/hub/upgrade.ts';
 import { AGENT_CONNECT_PATH } from '../../agent/protocol.ts';
 import { createServer as createHttpsServer } from 'node:https';
 import { createApp } from '../../api/app.ts';
@@ -22,7 +21,7 @@ import { defaultTlsNames, loadOrCreateTls } from '../../api/http/tls.ts';
 import { openApiServices } from '../../api/open.ts';
 import type { ApiServices } from '../../api/http/services.ts';
 import { bootstrapAdmin } from '../../api/auth/bootstrap.ts';
-import { ClientSockets, CLIENT_WS_PATH } from '../../api/ws/client-hub.ts';
+import { SocketRegistry, type UpgradeHandler } from '../../api/ws/registry.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import { LocalAgent } from './local-agent.ts';
@@ -169,7 +168,15 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const apiLog = rootLogger.child({ component: 'api' });
   const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, databases, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper, ops });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
-  const clientSockets = new ClientSockets(api, { log: rootLogger.child({ component: 'client-ws' }) });
+  // WebSocket endpoints by path: the agent hub's, and every facade's own sockets (api/ws/registry.ts).
+  const sockets = new SocketRegistry();
+  sockets.register(AGENT_CONNECT_PATH, hub, 'agent hub');
+  const facadeSockets = new Map<string, { path: string; handler: UpgradeHandler & { close(): Promise<void> } }[]>();
+  for (const facade of FACADES) {
+    const opened = (facade.sockets ?? []).map((s) => ({ path: s.path, handler: s.open(api, rootLogger.child({ component: `${facade.name}-ws` })) }));
+    for (const s of opened) sockets.register(facade.mount + s.path, s.handler, facade.name);
+    facadeSockets.set(facade.name, opened);
+  }
   const kube: KubeSettings = {};
   const webRoot = opts.webDir === false ? undefined : opts.webDir ? path.resolve(opts.webDir) : await defaultWebRoot();
   const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api, kube, webRoot });
@@ -177,12 +184,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
   });
-  // WebSocket upgrades, by path. Only the agent hub for now; other paths are for later issues.
-  server.on('upgrade', (req, socket, head) => {
-    if (requestPath(req) === AGENT_CONNECT_PATH) void hub.handleUpgrade(req, socket, head);
-    else if (requestPath(req) === CLIENT_WS_PATH) void clientSockets.handleUpgrade(req, socket, head);
-    else rejectUpgrade(socket, 404, `no WebSocket endpoint at ${requestPath(req)}`);
-  });
+  server.on('upgrade', (req, socket, head) => sockets.handleUpgrade(req, socket, head));
   const address = server.address() as AddressInfo;
   const url = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${address.port}`;
   let tlsServer: ServerType | undefined;
@@ -214,6 +216,10 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
       const srv = serve({ fetch: facadeApp(facade, api, '').fetch, port, hostname: opts.host }, () => resolve(srv));
       srv.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${port} for facade ${name}: ${err.message}`)));
     });
+    // Its sockets at their own paths there too (the same endpoints: one set of limits and subscriptions).
+    const own = new SocketRegistry();
+    for (const sock of facadeSockets.get(name) ?? []) own.register(sock.path, sock.handler, name);
+    s.on('upgrade', (req, socket, head) => own.handleUpgrade(req, socket, head));
     facadeServers.push(s);
     facadeUrls[name] = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${(s.address() as AddressInfo).port}`;
   }
@@ -259,7 +265,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
     // The hub goes first: upgraded sockets would keep server.close() waiting, and it writes
     // the nodes' Offline status on the way out.
-    await clientSockets.close();
+    for (const opened of facadeSockets.values()) for (const s of opened) await s.handler.close();
     await hub.close();
     nodes.stop();
     for (const s of [server, tlsServer, ...facadeServers]) {

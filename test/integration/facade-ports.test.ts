@@ -4,7 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { startEmbedded, type Embedded } from '../../bin/commands/up.ts';
+import { signInAdmin } from '../helpers/api.ts';
 
 describe('a facade on a port of its own', () => {
   let g: Embedded;
@@ -31,6 +33,28 @@ describe('a facade on a port of its own', () => {
     expect(kube.status).toBe(404);
     expect(await kube.json()).toMatchObject({ statusCode: 404, reason: 'no_route' });
     expect((await fetch(`${g.url}/k8s/version`)).status).toBe(200);
+  });
+
+  it('serves the facade\'s sockets there too, the same endpoints as on the main port', async () => {
+    const admin = await signInAdmin(g.api, 'port-admin');
+    const open = (base: string, p: string) => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}${p}?token=${admin.token}`);
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+    const pong = (ws: WebSocket) => new Promise<unknown>((resolve) => {
+      ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+      ws.send(JSON.stringify({ type: 'ping' }));
+    });
+    const own = await open(g.facadeUrls.catalyst!, '/ws');
+    const main = await open(g.url, '/ws');
+    expect(await pong(own)).toEqual({ type: 'pong' });
+    expect(await pong(main)).toEqual({ type: 'pong' });
+    own.close();
+    main.close();
+    // The agent's path belongs to the main port only.
+    await expect(open(g.facadeUrls.catalyst!, '/api/agent/connect')).rejects.toThrow(/404/);
   });
 
   it('refuses an unknown facade name', async () => {
