@@ -202,6 +202,8 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
       log.warn('the HTTPS port is taken; serving HTTPS on a free port instead (gantry kubeconfig finds it)', { port: opts.tlsPort });
       tlsServer = await listenTls(0);
     }
+    // The same sockets over TLS (wss://).
+    tlsServer.on('upgrade', (req, socket, head) => sockets.handleUpgrade(req, socket, head));
     const tlsPort = (tlsServer.address() as AddressInfo).port;
     tls = { url: `https://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${tlsPort}`, port: tlsPort, ca: material.ca };
     kube.tlsPort = tlsPort;
