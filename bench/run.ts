@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   players: () => import('./players.ts'),
   databases: () => import('./databases.ts'),
   web: () => import('./web.ts'),
+  waits: () => import('./waits.ts'),
 };
 
 const wanted = process.argv.slice(2);

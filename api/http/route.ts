@@ -19,7 +19,7 @@ import { can } from '../rbac/access.ts';
 import type { ApiServices } from './services.ts';
 import type { Dialect } from './dialect.ts';
 import { clientIp } from './client-ip.ts';
-import { CATALYST, ok, done, renderCatalystError } from '../catalyst/dialect.ts';
+import { CATALYST, ok, done } from '../catalyst/dialect.ts';
 
 // Catalyst's envelope helpers, where route modules have always imported them from.
 export { ok, done };
@@ -138,11 +138,6 @@ export function auditAction(spec: RouteSpec): string | undefined {
   if (typeof spec.audit === 'string') return spec.audit;
   if (!MUTATING.has(spec.method)) return undefined;
   return typeof spec.access === 'object' ? spec.access.permission : `${spec.tag}.${spec.method.toLowerCase()}`;
-}
-
-/** Renders an error in Catalyst's shape (the primary API; kept for callers outside a facade). */
-export function renderError(c: Context, svc: ApiServices, err: unknown): Response {
-  return renderCatalystError(c, err, svc);
 }
 
 /**
