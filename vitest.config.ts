@@ -9,6 +9,8 @@ export default defineConfig({
     // so timing-sensitive tests (watch latency, kill -9) are not starved.
     fileParallelism: false,
     reporters: ['default'],
+    // Spawned processes run the compiled dist/: build it first when a source changed.
+    globalSetup: ['test/helpers/build-dist.ts'],
     // Info logs of embedded servers would bury the test report; warnings and errors still show.
     env: { GANTRY_LOG_LEVEL: 'warn' },
   },

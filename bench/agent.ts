@@ -1,6 +1,6 @@
 // The node agent against Docker's own tools, measured in the same run on the same engine.
 //
-//   npx tsx bench/agent.ts        (BENCH_CONTAINERS=10 BENCH_SPAM_LINES=50000 BENCH_STARTS=10 for a quick run)
+//   node dist/bench/agent.js     (BENCH_CONTAINERS=10 BENCH_SPAM_LINES=50000 BENCH_STARTS=10 for a quick run)
 //
 // The agent runs as its own process (`agentCommand`, enrolled with a token) and the bench process plays
 // the controller (test/unit/agent-connection.fake-controller.ts) over a real WebSocket, so every agent
@@ -12,7 +12,8 @@
 //       controller end of the socket, vs `docker attach` and `docker logs -f` reading the same container
 //       at the same time.
 //   (c) agent RSS idle and with BENCH_CONTAINERS (50) running containers (consoles attached, stats
-//       sampled), vs the RSS of an idle Node process started the same way (node + tsx): the floor.
+//       sampled), vs the RSS of an idle Node process (`node -e`, no TypeScript loader): the floor. The agent runs
+//       compiled (dist/), as `gantry agent` does.
 // Every container carries gantry.test=1 and this run's label and is removed at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -21,14 +22,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import type { ResponseMessage } from '../agent/protocol.ts';
 import type { ContainerSpec } from '../agent/runtime/spec.ts';
 import { FakeController, grantEnrollment, until } from '../test/unit/agent-connection.fake-controller.ts';
 import { fmt, median, num, ratio, sh, runIfMain } from './lib.ts';
+import { PACKAGE_ROOT as ROOT, compiledPath } from '../lib/package-files.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IMAGE = 'gantry-test/gameserver:1';
 
 
@@ -51,7 +51,7 @@ async function sampleRss(pid: number, n = 5, everyMs = 1000): Promise<number> {
 }
 
 function spawnNode(script: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+  return spawn(process.execPath, ['--input-type=module', '-e', script], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, GANTRY_LOG_LEVEL: 'warn', ...env },
@@ -135,7 +135,7 @@ export async function run(): Promise<void> {
   grantEnrollment(fc, token, `cred-bench-${RUN_ID}`);
 
   const agentScript = [
-    `import { agentCommand } from ${JSON.stringify(path.join(ROOT, 'bin/commands/agent.ts'))};`,
+    `import { agentCommand } from ${JSON.stringify(compiledPath('bin/commands/agent.ts'))};`,
     `process.exitCode = await agentCommand({ panel: ${JSON.stringify(fc.url)}, token: ${JSON.stringify(token)}, dataDir: ${JSON.stringify(dataDir)},`,
     `  scopeLabels: ${JSON.stringify(SCOPE)}, namePrefix: ${JSON.stringify(`gantry-bench-${RUN_ID}`)} });`,
   ].join('\n');
@@ -305,7 +305,7 @@ export async function run(): Promise<void> {
     console.log(`    (all three readers are bounded by the producer, a busybox sh loop; the ratio shows whether the agent keeps up)`);
     console.log('');
     console.log('(c) agent RSS (median of 5 samples, 1 s apart)');
-    console.log(`    idle Node process, node --import tsx (floor)              ${mib(floorRss)}`);
+    console.log(`    idle Node process, node -e (floor)                        ${mib(floorRss)}`);
     console.log(`    agent idle, connected, 0 containers                       ${mib(idleRss)}   ${ratio(idleRss, floorRss)} the floor`);
     console.log(`    agent with ${String(CONTAINERS).padEnd(3)} running containers (attached, stats)  ${mib(loadedRss)}   ${ratio(loadedRss, floorRss)} the floor, ${ratio(loadedRss, idleRss)} idle; +${fmt((loadedRss - idleRss) / CONTAINERS / 1024)} KiB per container`);
     console.log(`    (${CONTAINERS} created + started through the agent in ${fmt(manySecs, 1)} s; last stats message had ${statsSeen} samples)`);

@@ -1,6 +1,6 @@
 // File transfers through the HTTP API against `cp` of the same file on the same disk, in the same run.
 //
-//   npx tsx bench/api-files.ts      (BENCH_API_FILE_MB=100 for a quick run; default 500)
+//   node dist/bench/api-files.js      (BENCH_API_FILE_MB=100 for a quick run; default 500)
 //
 // Everything a client's transfer crosses: HTTP (node:http client, @hono/node-server), the route
 // pipeline (auth, server lookup, permission), busboy parsing the multipart body off the Node request,

@@ -1,6 +1,6 @@
 // The API under load, each figure beside a floor measured in the same run.
 //
-//   npx tsx bench/api.ts     (BENCH_SERVERS=100 BENCH_CONNECTIONS=50 BENCH_SECONDS=10 BENCH_WS_CLIENTS=100
+//   node dist/bench/api.js     (BENCH_SERVERS=100 BENCH_CONNECTIONS=50 BENCH_SECONDS=10 BENCH_WS_CLIENTS=100
 //                             BENCH_WS_RATE=5000 BENCH_WS_SECONDS=5)
 //
 //   (a) Authenticated `GET /api/servers?limit=100` (or `GET /api/auth/me` while that route does not exist)
@@ -22,7 +22,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createApp } from '../api/app.ts';
@@ -38,9 +37,9 @@ import { SqliteStore } from '../controller/store/sqlite-store.ts';
 import { CrdRegistry } from '../crds/registry.ts';
 import { createLogger } from '../lib/log.ts';
 import { signInAdmin } from '../test/helpers/api.ts';
+import { PACKAGE_ROOT as ROOT } from '../lib/package-files.ts';
 import { fmt, num, ratio, runIfMain } from './lib.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Cannon {
   rps: number;

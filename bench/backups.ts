@@ -1,6 +1,6 @@
 // Backups and restores (agent/backups/) against GNU tar + gzip on the same data, in the same run.
 //
-//   npx tsx bench/backups.ts            (BENCH_BACKUP_MB=100 for a quick run; default 1024 = 1 GiB)
+//   node dist/bench/backups.js            (BENCH_BACKUP_MB=100 for a quick run; default 1024 = 1 GiB)
 //   BENCH_RUNS (default 2): each operation runs this many times, interleaved with its reference; median.
 //
 // Data: a server-like directory of mixed files: 45 % incompressible (random "region" files of 4–12 MiB),

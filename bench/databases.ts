@@ -1,7 +1,7 @@
 // Server databases against a real MariaDB (started here like the tests do): what Gantry adds to the
 // statements a host runs.
 //
-//   npx tsx bench/databases.ts      (BENCH_DATABASES=30)
+//   node dist/bench/databases.js      (BENCH_DATABASES=30)
 //
 //   create + rotate + delete of N databases through DatabaseService (a fresh admin connection per
 //   operation, names checked, records and sealed passwords in SQLite), vs the same statements

@@ -1,6 +1,6 @@
 // File transfers through the hub against `cp` of the same file on the same disk, in the same run.
 //
-//   npx tsx bench/files.ts        (BENCH_FILE_MB=100 for a quick run; default 500)
+//   node dist/bench/files.js        (BENCH_FILE_MB=100 for a quick run; default 500)
 //
 // The controller end is the real hub (test/integration/hub-harness.ts: store, enrolment, hub on a real
 // HTTP server) in this process; the agent end is a real process (test/integration/files-agent-child.ts:

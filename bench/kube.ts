@@ -1,7 +1,7 @@
 // The Kubernetes dialect under kubectl, each figure beside the same work through Gantry's REST API
 // (Catalyst's) in the same run, both from one client process over the same HTTPS listener.
 //
-//   npx tsx bench/kube.ts     (BENCH_SERVERS=1000 BENCH_MANIFESTS=100 BENCH_RUNS=5 GANTRY_KUBECTL=kubectl)
+//   node dist/bench/kube.js     (BENCH_SERVERS=1000 BENCH_MANIFESTS=100 BENCH_RUNS=5 GANTRY_KUBECTL=kubectl)
 //
 //   (a) `kubectl get gs` of BENCH_SERVERS servers (a meta.k8s.io Table, discovery cached after a warm-up
 //       run), median of BENCH_RUNS, vs one curl process fetching every server through
@@ -18,7 +18,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../api/app.ts';
 import { defaultTlsNames, loadOrCreateTls } from '../api/http/tls.ts';
@@ -32,8 +31,8 @@ import { createLogger } from '../lib/log.ts';
 import { signInAdmin } from '../test/helpers/api.ts';
 import { kubectlFor } from '../test/helpers/kube.ts';
 import { fmt, median, num, ratio, runIfMain, sh } from './lib.ts';
+import { PACKAGE_ROOT as ROOT } from '../lib/package-files.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** GET over HTTPS with the CA; resolves with the body length (the body is read whole). */
 function get(url: string, ca: string, headers: Record<string, string>, agent: import('node:https').Agent): Promise<number> {

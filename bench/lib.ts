@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { compiledPath } from '../lib/package-files.ts';
 
 /** A positive integer from the environment (e.g. BENCH_SERVERS), else the default. */
 export const num = (name: string, dflt: number): number => {
@@ -29,7 +30,7 @@ export function sh(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ 
   });
 }
 
-/** Runs the benchmark when its file is the entry point (`npx tsx bench/NAME.ts`), not when imported by run.ts. */
+/** Runs the benchmark when its file is the entry point (`node dist/bench/NAME.js`), not when imported by run.ts. */
 export function runIfMain(moduleUrl: string, run: () => Promise<void>): void {
   if (!process.argv[1] || moduleUrl !== pathToFileURL(path.resolve(process.argv[1])).href) return;
   run().then(
@@ -42,7 +43,6 @@ export function runIfMain(moduleUrl: string, run: () => Promise<void>): void {
 }
 
 export const MB = 1024 * 1024;
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A byte count from /proc/<pid>/status (VmRSS, VmHWM, …). */
 export const procStatus = (pid: number | 'self', key: string): number =>
@@ -69,9 +69,9 @@ export async function timedSh(cmd: string, args: string[], timeoutMs: number, wh
   return s;
 }
 
-/** A real agent process serving files (test/integration/files-agent-child.ts), connected to `panel`. */
+/** A real agent process serving files (test/integration/files-agent-child.ts, compiled), connected to `panel`. */
 export function spawnFilesAgent(o: { panel: string; credential: string; serversRoot: string; maxUploadBytes: number; nodeFlags?: string[] }): ChildProcess {
-  return spawn(process.execPath, [...(o.nodeFlags ?? []), '--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'test/integration/files-agent-child.ts')], {
+  return spawn(process.execPath, [...(o.nodeFlags ?? []), compiledPath('test/integration/files-agent-child.ts')], {
     env: { ...process.env, PANEL: o.panel, CREDENTIAL: o.credential, SERVERS_ROOT: o.serversRoot, MAX_UPLOAD_BYTES: String(o.maxUploadBytes), GANTRY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -1,6 +1,6 @@
 // Metrics history: ingest and a 24 h history query, beside plain sqlite3 measured in the same run.
 //
-//   npx tsx bench/metrics.ts        (BENCH_METRICS_SERVERS=1000, BENCH_METRICS_SECONDS=60,
+//   node dist/bench/metrics.js        (BENCH_METRICS_SERVERS=1000, BENCH_METRICS_SECONDS=60,
 //                                    BENCH_METRICS_QUERY_SERVERS=20 for the 24 h data set)
 //
 // Ingest: SERVERS simulated containers × 1 sample/s for SECONDS, time compressed: every second's

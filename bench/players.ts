@@ -1,7 +1,7 @@
 // Player queries: what the agent's poller costs over bare gamedig, and what publishing costs the
 // controller.
 //
-//   npx tsx bench/players.ts      (BENCH_QUERY_SERVERS=500, BENCH_QUERY_CONCURRENCY=8, BENCH_PLANS=1000)
+//   node dist/bench/players.js      (BENCH_QUERY_SERVERS=500, BENCH_QUERY_CONCURRENCY=8, BENCH_PLANS=1000)
 //
 //   (a) one round of N servers through PlayerPoller (bounded, deduplicated), against a real Minecraft
 //       SLP responder on loopback, vs the same N gamedig queries run directly with the same concurrency.

@@ -1,7 +1,7 @@
 // The reconcile loop end to end (store → informers → scheduler / GameServer / GameNode controllers →
 // hub → a real local agent process → Docker), beside Docker's own CLI and the store, in the same run.
 //
-//   npx tsx bench/reconcile.ts      (BENCH_SERVERS=200 BENCH_STARTS=5 BENCH_IDLE_SECONDS=15 for a quick run)
+//   node dist/bench/reconcile.js      (BENCH_SERVERS=200 BENCH_STARTS=5 BENCH_IDLE_SECONDS=15 for a quick run)
 //
 // Everything runs as `gantry up` does (startEmbedded with a local agent child process, real Docker,
 // the example templates); this process is the controller.
@@ -34,7 +34,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { startEmbedded, type Embedded } from '../bin/commands/up.ts';
 import { SqliteStore } from '../controller/store/sqlite-store.ts';
 import type { Watch, WatchEvent } from '../controller/store/types.ts';
@@ -43,8 +42,8 @@ import type { GameNode, GameServer } from '../crds/types.ts';
 import type { Resource } from '../crds/resource.ts';
 import { logSink, setLogSink } from '../lib/log.ts';
 import { fmt, median, num, ratio, sh, runIfMain } from './lib.ts';
+import { PACKAGE_ROOT as ROOT } from '../lib/package-files.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const API = 'gantry.dev/v1alpha1';
 const READY_LINE = 'Done! server ready';
 

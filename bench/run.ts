@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   databases: () => import('./databases.ts'),
   web: () => import('./web.ts'),
   waits: () => import('./waits.ts'),
+  start: () => import('./start.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,6 +1,6 @@
 // Store throughput and watch latency, beside plain SQLite measured in the same run.
 //
-//   npx tsx bench/store.ts            (BENCH_N=2000 for a quick run)
+//   node dist/bench/store.js            (BENCH_N=2000 for a quick run)
 //
 // Reference: the same JSON written by the same sqlite3 library with the same pragmas (WAL,
 // synchronous=FULL), one autocommitted INSERT/UPDATE per write — the cost of durable SQLite itself.

@@ -16,19 +16,18 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startEmbedded, type Embedded } from '../bin/commands/up.ts';
 import type { GameServer } from '../crds/types.ts';
 import type { ConsoleLine } from '../agent/protocol.ts';
+import { PACKAGE_ROOT as ROOT } from '../lib/package-files.ts';
 import { fmt, median, num, ratio, runIfMain, sh } from './lib.ts';
 import { CHROMIUM, LAUNCH_ARGS } from '../test/helpers/browser.ts';
 
 // Predicates below run inside the page (Playwright serialises them; CSP forbids string eval there).
 // This file is typed without the DOM, hence `(globalThis as any).document`.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'web', 'dist');
 const gz = (b: Buffer) => gzipSync(b, { level: 9 }).length;
 const kib = (n: number) => `${fmt(n / 1024, 1)} KiB`;

@@ -1,10 +1,8 @@
 // Entry point of the `gantry` command: parses arguments and hands over to one command module.
 import { parseCliArgs } from './args.ts';
-import { fileURLToPath } from 'node:url';
-import { CrdRegistry } from '../crds/registry.ts';
+import { packagePath } from '../lib/package-files.ts';
 import { GANTRY_VERSION } from '../lib/version.ts';
-import { GantryClient, defaultServer } from './client.ts';
-import { apply, get, remove, type CommandIO } from './commands/resources.ts';
+import type { CommandIO } from './commands/resources.ts';
 
 const USAGE = `gantry ${GANTRY_VERSION} — declarative game servers on Docker
 
@@ -44,10 +42,22 @@ const io: CommandIO = {
   err: (l) => process.stderr.write(l + '\n'),
 };
 
+// Each command imports what it needs when it runs: `gantry agent` never loads the client, and
+// `gantry get` never loads the server (start time and memory of every process).
 const clientOptions = {
-  server: { type: 'string', default: defaultServer() },
+  server: { type: 'string' },
   namespace: { type: 'string', short: 'n' },
 } as const;
+
+/** The client commands' modules, the schema (kinds, printer columns) and a client for --server. */
+async function clientCommand(server: string | undefined) {
+  const [{ CrdRegistry }, { GantryClient, defaultServer }, commands] = await Promise.all([
+    import('../crds/registry.ts'),
+    import('./client.ts'),
+    import('./commands/resources.ts'),
+  ]);
+  return { registry: CrdRegistry.loadSync(), client: new GantryClient(server ?? defaultServer()), ...commands };
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -58,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
         options: {
           'data-dir': { type: 'string', default: process.env.GANTRY_DATA_DIR ?? '.gantry' },
           manifests: { type: 'string', default: process.env.GANTRY_MANIFESTS },
-          seed: { type: 'string', default: process.env.GANTRY_SEED ?? fileURLToPath(new URL('../manifests/examples', import.meta.url)) },
+          seed: { type: 'string', default: process.env.GANTRY_SEED ?? packagePath('manifests/examples') },
           'no-seed': { type: 'boolean' },
           'no-agent': { type: 'boolean' },
           'node-name': { type: 'string', default: process.env.GANTRY_NODE_NAME },
@@ -114,7 +124,8 @@ async function main(argv: string[]): Promise<number> {
     case 'apply': {
       const { values } = parseCliArgs({ args: rest, options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } } });
       if (!values.filename?.length) throw new Error('gantry apply needs -f FILE|DIR');
-      return apply(new GantryClient(values.server), CrdRegistry.loadSync(), values.filename, values.namespace, io);
+      const { apply, client, registry } = await clientCommand(values.server);
+      return apply(client, registry, values.filename, values.namespace, io);
     }
     case 'get': {
       const { values, positionals } = parseCliArgs({
@@ -128,7 +139,8 @@ async function main(argv: string[]): Promise<number> {
         },
       });
       if (!positionals[0]) throw new Error('gantry get needs a KIND (e.g. gameservers, templates, nodes)');
-      return get(new GantryClient(values.server), CrdRegistry.loadSync(), positionals[0], positionals[1], {
+      const { get, client, registry } = await clientCommand(values.server);
+      return get(client, registry, positionals[0], positionals[1], {
         namespace: values.namespace,
         allNamespaces: values['all-namespaces'],
         output: values.output,
@@ -141,7 +153,8 @@ async function main(argv: string[]): Promise<number> {
         allowPositionals: true,
         options: { ...clientOptions, filename: { type: 'string', short: 'f', multiple: true } },
       });
-      return remove(new GantryClient(values.server), CrdRegistry.loadSync(), positionals[0], positionals.slice(1), {
+      const { remove, client, registry } = await clientCommand(values.server);
+      return remove(client, registry, positionals[0], positionals.slice(1), {
         namespace: values.namespace,
         files: values.filename,
       }, io);

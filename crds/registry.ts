@@ -3,10 +3,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parseAllDocuments } from 'yaml';
+import { packagePath } from '../lib/package-files.ts';
 import { compileRule } from './cel.ts';
 import { API_VERSION, GROUP, VERSION, type FieldError, type Resource } from './resource.ts';
 
@@ -27,7 +27,8 @@ export interface KindInfo {
 type Schema = { [keyword: string]: any };
 interface Kind { info: KindInfo; schema: Schema; check: ValidateFunction }
 
-const DEFAULT_DIR = path.dirname(fileURLToPath(import.meta.url));
+// The CRD YAML files stay beside this module's source; the build (dist/crds/) does not copy them.
+const DEFAULT_DIR = packagePath('crds');
 const addFormats = addFormatsModule.default;
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -9,6 +9,7 @@
 #   docker         a running engine: scripts/docker-engine.sh
 #   test image     gantry-test/gameserver:1: test/images/build.sh (skipped when up to date)
 #   web panel      web/dist: scripts/build-web.sh (skipped when up to date), after node modules
+#   dist/          the compiled JavaScript every process runs: scripts/build.sh (skipped when up to date)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -94,4 +95,7 @@ if [ -n "$npm_pid" ]; then
   wait "$npm_pid" || gantry_die "node modules could not be installed"
 fi
 bash "$ROOT/scripts/build-web.sh"
+
+# ---- the build (needs node modules: tsc) --------------------------------------------------------
+bash "$ROOT/scripts/build.sh" 2>&1
 gantry_log "ready ($(gantry_elapsed "$T0"))"

@@ -4,15 +4,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ResourceStore } from '../../controller/store/types.ts';
 import { isStoreError } from '../../controller/store/errors.ts';
 import type { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import { CREDENTIAL_FILE } from '../../agent/credentials.ts';
 import { API_VERSION } from '../../crds/resource.ts';
 import type { Logger } from '../../lib/log.ts';
+import { compiledPath } from '../../lib/package-files.ts';
 
-const GANTRY_BIN = fileURLToPath(new URL('../gantry', import.meta.url));
+// The agent always runs the compiled CLI, also when `gantry up` itself runs from the sources (tests).
+const GANTRY_CLI = compiledPath('bin/cli.ts');
+const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
 export const LOCAL_NODE_LABEL = 'gantry.dev/local';
 
 /** This machine's hostname as a GameNode name (DNS-1123), or "local". */
@@ -60,17 +62,13 @@ export class LocalAgent {
     }
   }
 
-  private async hasCredential(): Promise<boolean> {
-    try {
-      await access(path.join(this.opts.dataDir, CREDENTIAL_FILE));
-      return true;
-    } catch {
-      return false;
-    }
+  private hasCredential(): Promise<boolean> {
+    return exists(path.join(this.opts.dataDir, CREDENTIAL_FILE));
   }
 
   private async spawn(): Promise<void> {
     if (this.stopping) return;
+    if (!(await exists(GANTRY_CLI))) throw new Error(`the compiled CLI ${GANTRY_CLI} is missing: run \`npm run build\``);
     const env: NodeJS.ProcessEnv = { ...process.env };
     // A fresh token only when needed: issuing one revokes the node's current credential.
     if (this.needsToken || !(await this.hasCredential())) {
@@ -79,7 +77,7 @@ export class LocalAgent {
       env.GANTRY_TOKEN_DEPLOY = issued.token; // through the environment: argv is visible in `ps`
     }
     env.GANTRY_AGENT_LIFELINE = 'stdin';
-    const child = spawn(GANTRY_BIN, ['agent', '--panel', this.opts.panelUrl, '--data-dir', this.opts.dataDir], {
+    const child = spawn(process.execPath, [GANTRY_CLI, 'agent', '--panel', this.opts.panelUrl, '--data-dir', this.opts.dataDir], {
       env,
       stdio: ['pipe', 'inherit', 'inherit'], // stdin is the lifeline: never written, closed when we die
     });

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { PACKAGE_ROOT } from '../../lib/package-files.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const ROOT = PACKAGE_ROOT; // also when a bench runs this helper compiled (dist/test/helpers)
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'web');
 export const CHROMIUM = '/usr/bin/chromium';
 /** LIBRARIES.md "Browser tests": what Debian's chromium needs headless on this kind of machine. */

@@ -8,8 +8,9 @@ import { promisify } from 'node:util';
 import { startEmbedded, type Embedded, type UpOptions } from '../../bin/commands/up.ts';
 import type { GameNode, GameServer } from '../../crds/types.ts';
 import { until } from './wait.ts';
+import { PACKAGE_ROOT } from '../../lib/package-files.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const ROOT = PACKAGE_ROOT;
 const run = promisify(execFile);
 
 export interface LocalGantry {

@@ -19,6 +19,7 @@ import type { ObservedContainer } from '../../agent/runtime/events.ts';
 import type { ContainerSpec } from '../../agent/runtime/spec.ts';
 import { createLogger } from '../../lib/log.ts';
 import { FakeController, grantEnrollment, until } from '../unit/agent-connection.fake-controller.ts';
+import { compiledPath } from '../../lib/package-files.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'gantry-test/gameserver:1';
@@ -185,11 +186,11 @@ describe('`gantry agent` as a child process', () => {
     const procDir = path.join(dataDir, 'proc');
     grantEnrollment(fc, `tok-${RUN_ID}`, `cred-proc-${RUN_ID}`);
     const script = [
-      `import { agentCommand } from ${JSON.stringify(path.join(ROOT, 'bin/commands/agent.ts'))};`,
+      `import { agentCommand } from ${JSON.stringify(compiledPath('bin/commands/agent.ts'))};`,
       `process.exitCode = await agentCommand({ panel: ${JSON.stringify(fc.url)}, token: ${JSON.stringify(`tok-${RUN_ID}`)}, dataDir: ${JSON.stringify(procDir)},`,
       `  scopeLabels: ${JSON.stringify(SCOPE)}, namePrefix: ${JSON.stringify(`gantry-test-${RUN_ID}`)} });`,
     ].join('\n');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'info' } });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'info' } });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

@@ -10,13 +10,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GameServer } from '../../crds/types.ts';
 import { eventually, startHarness, type Harness } from './hub-harness.ts';
 import { until } from '../helpers/wait.ts';
+import { compiledPath } from '../../lib/package-files.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MiB = 1024 * 1024;
 const LIMIT = 4 * MiB;
 const SERVER = 'srv';
@@ -78,7 +77,7 @@ beforeAll(async () => {
   data = path.join(base, 'servers/default', SERVER);
   await mkdir(data, { recursive: true });
   await writeFile(path.join(base, 'outside'), 'outside\n');
-  child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'test/integration/files-agent-child.ts')], {
+  child = spawn(process.execPath, [compiledPath('test/integration/files-agent-child.ts')], {
     env: { ...process.env, PANEL: h.url, CREDENTIAL: cred.credential, SERVERS_ROOT: path.join(base, 'servers'), GANTRY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

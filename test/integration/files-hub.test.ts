@@ -10,12 +10,11 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { Header, Pack, ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startHarness, type Harness } from './hub-harness.ts';
+import { compiledPath } from '../../lib/package-files.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MB = 1024 * 1024;
 const UID = 'srv-uid-1';
 const T = { uid: UID, dataDir: 'ns/srv' };
@@ -53,7 +52,7 @@ beforeAll(async () => {
   await mkdir(data, { recursive: true });
   await writeFile(path.join(base, 'outside-secret'), 'top secret\n');
   await writeFile(path.join(data, 'server.properties'), 'motd=hello\n');
-  child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'test/integration/files-agent-child.ts')], {
+  child = spawn(process.execPath, [compiledPath('test/integration/files-agent-child.ts')], {
     env: { ...process.env, PANEL: h.url, CREDENTIAL: cred.credential, SERVERS_ROOT: path.join(base, 'servers'), MAX_UPLOAD_BYTES: String(Number(process.env.FILES_TEST_MB ?? 160) * MB + 10 * MB), GANTRY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -9,14 +9,13 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ssh2, { type SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SftpServer } from '../../api/sftp/server.ts';
 import { signIn } from '../helpers/api.ts';
 import { eventually, startHarness, type Harness } from './hub-harness.ts';
+import { compiledPath } from '../../lib/package-files.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STATUS = ssh2.utils.sftp.STATUS_CODE;
 const PASSWORD = 'correct horse battery';
 
@@ -54,7 +53,7 @@ beforeAll(async () => {
   data = path.join(base, 'servers/default/srv');
   await mkdir(data, { recursive: true });
   await writeFile(path.join(base, 'outside-secret'), 'top secret\n');
-  child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--import', path.join(ROOT, 'node_modules/tsx/dist/loader.mjs'), path.join(ROOT, 'test/integration/files-agent-child.ts')], {
+  child = spawn(process.execPath, [compiledPath('test/integration/files-agent-child.ts')], {
     env: { ...process.env, PANEL: h.url, CREDENTIAL: cred.credential, SERVERS_ROOT: path.join(base, 'servers'), GANTRY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

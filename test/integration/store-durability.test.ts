@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteDb } from '../../controller/store/sqlite-db.ts';
 import { openTmpStore, type TmpStore } from './fixtures/store-schema.ts';
+import { compiledPath } from '../../lib/package-files.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -18,7 +19,7 @@ describe('SqliteStore: durability', () => {
   afterEach(() => env.cleanup());
 
   it('kill -9 mid-burst loses no acknowledged create', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'fixtures/store-writer.ts'), env.file], {
+    const child = spawn(process.execPath, [compiledPath('test/integration/fixtures/store-writer.ts'), env.file], {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
