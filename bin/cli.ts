@@ -49,14 +49,14 @@ const clientOptions = {
   namespace: { type: 'string', short: 'n' },
 } as const;
 
-/** The client commands' modules, the schema (kinds, printer columns) and a client for --server. */
+/** The client commands' modules, the kinds (names, printer columns) and a client for --server. */
 async function clientCommand(server: string | undefined) {
-  const [{ CrdRegistry }, { GantryClient, defaultServer }, commands] = await Promise.all([
-    import('../crds/registry.ts'),
+  const [{ CrdKinds }, { GantryClient, defaultServer }, commands] = await Promise.all([
+    import('../crds/kinds.ts'),
     import('./client.ts'),
     import('./commands/resources.ts'),
   ]);
-  return { registry: CrdRegistry.loadSync(), client: new GantryClient(server ?? defaultServer()), ...commands };
+  return { registry: CrdKinds.loadSync(), client: new GantryClient(server ?? defaultServer()), ...commands };
 }
 
 async function main(argv: string[]): Promise<number> {

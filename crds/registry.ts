@@ -1,38 +1,21 @@
 // Loads the CRD files of this folder (the one schema source), checks they would be accepted by a
 // real apiserver (structural schema subset), and validates resources against them with ajv.
-import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { parseAllDocuments } from 'yaml';
-import { packagePath } from '../lib/package-files.ts';
 import { compileRule } from './cel.ts';
+import { CRDS_DIR, CrdKinds, DNS1123_LABEL, isMap, isYamlFile, kindInfo, need, readCrds, readDirSync, withWhere, type KindInfo } from './kinds.ts';
 import { API_VERSION, GROUP, VERSION, type FieldError, type Resource } from './resource.ts';
 
-export interface PrinterColumn { name: string; type: string; jsonPath: string; description?: string; priority?: number }
-export interface KindInfo {
-  kind: string;
-  plural: string;
-  singular: string;
-  shortNames: string[];
-  /** `kubectl get gantry` lists every kind of a category. */
-  categories: string[];
-  scope: 'Namespaced' | 'Cluster';
-  group: string; version: string; apiVersion: string;
-  printerColumns: PrinterColumn[];
-  hasStatusSubresource: boolean;
-}
+export type { KindInfo, PrinterColumn } from './kinds.ts';
 
 type Schema = { [keyword: string]: any };
 interface Kind { info: KindInfo; schema: Schema; check: ValidateFunction }
 
-// The CRD YAML files stay beside this module's source; the build (dist/crds/) does not copy them.
-const DEFAULT_DIR = packagePath('crds');
 const addFormats = addFormatsModule.default;
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
@@ -47,69 +30,40 @@ const KEYWORDS = new Set([
 ]);
 const TYPES = new Set(['object', 'array', 'string', 'integer', 'number', 'boolean']);
 const FORMATS = new Set(['date-time', 'date']);
-const COLUMN_TYPES = new Set(['integer', 'number', 'string', 'boolean', 'date']);
 
-const isMap = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const seg = (key: string) => (IDENTIFIER.test(key) ? `.${key}` : `[${key}]`);
 const join = (base: string, key: string) => (base ? base + seg(key) : key);
 const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
-export class CrdRegistry {
+export class CrdRegistry extends CrdKinds {
   private constructor(
     private readonly byKind: Map<string, Kind>,
     private readonly docs: unknown[],
-  ) {}
+  ) {
+    super(new Map([...byKind].map(([name, k]) => [name, k.info])));
+  }
 
-  static async load(dir: string = DEFAULT_DIR): Promise<CrdRegistry> {
+  static async load(dir: string = CRDS_DIR): Promise<CrdRegistry> {
     const files = (await readdir(dir)).filter(isYamlFile).sort();
     const texts = await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8')));
     return CrdRegistry.build(files.map((f, i) => ({ file: path.join(dir, f), text: texts[i] })));
   }
 
-  static loadSync(dir: string = DEFAULT_DIR): CrdRegistry {
-    const files = readdirSync(dir).filter(isYamlFile).sort();
-    return CrdRegistry.build(files.map((f) => ({ file: path.join(dir, f), text: readFileSync(path.join(dir, f), 'utf8') })));
+  static override loadSync(dir: string = CRDS_DIR): CrdRegistry {
+    return CrdRegistry.build(readDirSync(dir));
   }
 
   private static build(files: { file: string; text: string }[]): CrdRegistry {
     const ajv = newAjv();
     const byKind = new Map<string, Kind>();
     const docs: unknown[] = [];
-    for (const { file, text } of files) {
-      const parsed = parseAllDocuments(text);
-      if (!Array.isArray(parsed)) continue; // an empty file
-      for (const [index, doc] of parsed.entries()) {
-        const where = parsed.length > 1 ? `${file} (document ${index + 1})` : file;
-        if (doc.errors.length) throw new Error(`invalid CRD file ${where}: ${doc.errors[0].message}`);
-        const crd = doc.toJS();
-        if (crd == null) continue;
-        let kind: Kind;
-        try {
-          kind = compileCrd(crd, ajv);
-        } catch (err) {
-          throw new Error(`invalid CRD file ${where}: ${(err as Error).message}`);
-        }
-        if (byKind.has(kind.info.kind)) throw new Error(`invalid CRD file ${where}: kind ${kind.info.kind} is defined twice`);
-        byKind.set(kind.info.kind, kind);
-        docs.push(crd);
-      }
+    for (const { where, crd } of readCrds(files)) {
+      const kind = withWhere(where, () => compileCrd(crd, ajv));
+      if (byKind.has(kind.info.kind)) throw new Error(`invalid CRD file ${where}: kind ${kind.info.kind} is defined twice`);
+      byKind.set(kind.info.kind, kind);
+      docs.push(crd);
     }
     return new CrdRegistry(byKind, docs);
-  }
-
-  kinds(): KindInfo[] {
-    return [...this.byKind.values()].map((k) => k.info);
-  }
-
-  get(kind: string): KindInfo | undefined {
-    return this.byKind.get(kind)?.info;
-  }
-
-  /** Accepts what kubectl accepts: kind, plural, singular or short name, any case, optionally `.gantry.dev` qualified. */
-  resolve(name: string): KindInfo | undefined {
-    let n = name.toLowerCase();
-    for (const suffix of [`.${GROUP}`, `.${VERSION}`]) if (n.endsWith(suffix)) n = n.slice(0, -suffix.length);
-    return this.kinds().find((k) => [k.kind.toLowerCase(), k.plural, k.singular, ...k.shortNames].includes(n));
   }
 
   /**
@@ -148,10 +102,6 @@ export class CrdRegistry {
   }
 }
 
-function isYamlFile(f: string): boolean {
-  return /\.ya?ml$/.test(f) && !f.startsWith('.');
-}
-
 function newAjv(): Ajv {
   // strict mode turns a typo in a CRD (`minimun`) into a load error; the x-kubernetes-* keywords are
   // registered as annotations because extraChecks() enforces them.
@@ -164,38 +114,8 @@ function newAjv(): Ajv {
 // ---- loading -------------------------------------------------------------------------------------
 
 function compileCrd(crd: any, ajv: Ajv): Kind {
-  const need = (cond: unknown, msg: string) => { if (!cond) throw new Error(msg); };
-  need(isMap(crd), 'not a YAML mapping');
-  need(crd.apiVersion === 'apiextensions.k8s.io/v1', `apiVersion must be apiextensions.k8s.io/v1, not "${crd.apiVersion}"`);
-  need(crd.kind === 'CustomResourceDefinition', `kind must be CustomResourceDefinition, not "${crd.kind}"`);
-  const spec = crd.spec;
-  need(isMap(spec) && isMap(spec.names), 'spec.names is required');
-  const names = spec.names;
-  need(spec.group === GROUP, `spec.group must be ${GROUP}`);
-  need(spec.scope === 'Namespaced' || spec.scope === 'Cluster', 'spec.scope must be Namespaced or Cluster');
-  need(typeof names.kind === 'string' && /^[A-Z][A-Za-z0-9]*$/.test(names.kind), 'spec.names.kind must be a CamelCase name');
-  for (const f of ['plural', 'singular'] as const) need(typeof names[f] === 'string' && DNS1123_LABEL.test(names[f]), `spec.names.${f} must be a lowercase name`);
-  need(names.listKind === `${names.kind}List`, `spec.names.listKind must be ${names.kind}List`);
-  need(crd.metadata?.name === `${names.plural}.${GROUP}`, `metadata.name must be ${names.plural}.${GROUP}`);
-  const shortNames: unknown[] = names.shortNames ?? [];
-  need(Array.isArray(shortNames) && shortNames.every((s) => typeof s === 'string' && DNS1123_LABEL.test(s)), 'spec.names.shortNames must be lowercase names');
-  const categories: unknown[] = names.categories ?? [];
-  need(Array.isArray(categories) && categories.every((s) => typeof s === 'string' && DNS1123_LABEL.test(s)), 'spec.names.categories must be lowercase names');
-  need(Array.isArray(spec.versions) && spec.versions.length === 1, `spec.versions must hold exactly one version (${VERSION})`);
-  const version = spec.versions[0];
-  need(version.name === VERSION && version.served === true && version.storage === true, `spec.versions[0] must be ${VERSION}, served and storage`);
-
-  const columns: PrinterColumn[] = (version.additionalPrinterColumns ?? []).map((c: any, i: number) => {
-    const at = `spec.versions[0].additionalPrinterColumns[${i}]`;
-    need(typeof c?.name === 'string' && c.name && !/\s/.test(c.name), `${at}.name must be a name without spaces`);
-    need(COLUMN_TYPES.has(c.type), `${at}.type must be one of ${[...COLUMN_TYPES].join(', ')}`);
-    need(typeof c.jsonPath === 'string' && c.jsonPath.startsWith('.'), `${at}.jsonPath must start with "."`);
-    const col: PrinterColumn = { name: c.name, type: c.type, jsonPath: c.jsonPath };
-    if (c.description !== undefined) col.description = String(c.description);
-    if (c.priority !== undefined) col.priority = Number(c.priority);
-    return col;
-  });
-
+  const info = kindInfo(crd);
+  const version = crd.spec.versions[0];
   const schema = version.schema?.openAPIV3Schema;
   need(isMap(schema) && schema.type === 'object', 'spec.versions[0].schema.openAPIV3Schema must be an object schema');
   need(isMap(schema.properties?.metadata) && Object.keys(schema.properties.metadata).join() === 'type' && schema.properties.metadata.type === 'object',
@@ -210,11 +130,6 @@ function compileCrd(crd: any, ajv: Ajv): Kind {
   }
   checkDefaults(schema, 'openAPIV3Schema', ajv);
 
-  const info: KindInfo = {
-    kind: names.kind, plural: names.plural, singular: names.singular, shortNames: shortNames as string[], categories: categories as string[],
-    scope: spec.scope, group: GROUP, version: VERSION, apiVersion: API_VERSION,
-    printerColumns: columns, hasStatusSubresource: isMap(version.subresources?.status),
-  };
   return { info, schema, check };
 }
 

@@ -2,7 +2,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import type { CrdRegistry, KindInfo } from '../../crds/registry.ts';
+import type { CrdKinds, KindInfo } from '../../crds/kinds.ts';
 import type { Resource } from '../../crds/resource.ts';
 import { mergeDeclaredSpec } from '../../crds/ownership.ts';
 import { listYamlFiles } from '../../controller/sources/manifests.ts';
@@ -55,7 +55,7 @@ async function readDocs(targets: string[], io: CommandIO): Promise<{ docs: Doc[]
   return { docs, failed };
 }
 
-function kindOf(registry: CrdRegistry, name: string): KindInfo {
+function kindOf(registry: CrdKinds, name: string): KindInfo {
   const info = registry.resolve(name);
   if (!info) {
     throw new ApiError(`the server doesn't have a resource type "${name}" (known: ${registry.kinds().map((k) => k.plural).join(', ')})`, 0);
@@ -65,7 +65,7 @@ function kindOf(registry: CrdRegistry, name: string): KindInfo {
 
 const label = (info: KindInfo, name: string) => `${info.singular}.${info.group}/${name}`;
 
-export async function apply(client: GantryClient, registry: CrdRegistry, files: string[], namespace: string | undefined, io: CommandIO): Promise<number> {
+export async function apply(client: GantryClient, registry: CrdKinds, files: string[], namespace: string | undefined, io: CommandIO): Promise<number> {
   const { docs, failed: readFailures } = await readDocs(files, io);
   let failed = readFailures;
   for (const { source, value } of docs) {
@@ -119,7 +119,7 @@ export interface GetOptions {
   selector?: string;
 }
 
-export async function get(client: GantryClient, registry: CrdRegistry, kind: string, name: string | undefined, opts: GetOptions, io: CommandIO): Promise<number> {
+export async function get(client: GantryClient, registry: CrdKinds, kind: string, name: string | undefined, opts: GetOptions, io: CommandIO): Promise<number> {
   const info = kindOf(registry, kind);
   const ns = info.scope === 'Namespaced' && !opts.allNamespaces ? (opts.namespace ?? 'default') : undefined;
   let items: Resource[];
@@ -154,7 +154,7 @@ export async function get(client: GantryClient, registry: CrdRegistry, kind: str
   return 0;
 }
 
-export async function remove(client: GantryClient, registry: CrdRegistry, kind: string | undefined, names: string[], opts: { namespace?: string; files?: string[] }, io: CommandIO): Promise<number> {
+export async function remove(client: GantryClient, registry: CrdKinds, kind: string | undefined, names: string[], opts: { namespace?: string; files?: string[] }, io: CommandIO): Promise<number> {
   const targets: { info: KindInfo; ns: string | undefined; name: string }[] = [];
   let failed = 0;
   if (opts.files?.length) {

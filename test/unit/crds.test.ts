@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { compileRule } from '../../crds/cel.ts';
 import { parseDuration } from '../../crds/duration.ts';
+import { CrdKinds } from '../../crds/kinds.ts';
 import { CrdRegistry } from '../../crds/registry.ts';
 import type { Resource } from '../../crds/resource.ts';
 
@@ -80,6 +81,13 @@ describe('CRD files', () => {
   it('load asynchronously to the same kinds', async () => {
     const a = await CrdRegistry.load();
     expect(a.kinds()).toEqual(reg.kinds());
+  });
+
+  it('CrdKinds (the CLI\'s: no validators) reads the same kinds, names and printer columns', () => {
+    const kinds = CrdKinds.loadSync();
+    expect(kinds.kinds()).toEqual(reg.kinds());
+    expect(kinds.resolve('gs')).toEqual(reg.resolve('gs'));
+    expect('validate' in kinds).toBe(false);
   });
 });
 
@@ -328,6 +336,8 @@ describe('a broken CRD file', () => {
       expect(error?.message).toContain(file);
       expect(error?.message).toMatch(detail);
       await expect(CrdRegistry.load(dir)).rejects.toThrow(file);
+      // What CrdKinds checks (YAML, names), it refuses the same way.
+      if (/YAML|CRD name/.test(_name)) expect(() => CrdKinds.loadSync(dir)).toThrow(file);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
