@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import Docker from 'dockerode';
+import Docker from './runtime/docker-client.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { GANTRY_VERSION } from '../lib/version.ts';
 import { AgentConnection, backoffDelay, type ConnectionOptions, type Rejection } from './connection.ts';

@@ -471,18 +471,31 @@ const CONTROLLER_SCHEMAS: Record<ControllerMessage['type'], object> = {
 };
 
 const ajv = new Ajv({ allErrors: false, strict: false });
-const compileAll = <K extends string>(schemas: Record<K, object>) =>
-  Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k, ajv.compile(s as object)])) as Record<K, ValidateFunction>;
-const agentValidators = compileAll(AGENT_SCHEMAS);
-const controllerValidators = compileAll(CONTROLLER_SCHEMAS);
-const paramValidators = compileAll(PARAM_SCHEMAS);
+
+/** Validators by message type, each compiled on first use: an agent needs few of them, and compiling
+ *  all at import cost every process ~0.3 s and several MiB. */
+class Validators {
+  private readonly compiled = new Map<string, ValidateFunction>();
+  constructor(private readonly schemas: Record<string, object>) {}
+  has(type: string): boolean {
+    return Object.hasOwn(this.schemas, type);
+  }
+  get(type: string): ValidateFunction {
+    let v = this.compiled.get(type);
+    if (!v) this.compiled.set(type, (v = ajv.compile(this.schemas[type])));
+    return v;
+  }
+}
+const agentValidators = new Validators(AGENT_SCHEMAS);
+const controllerValidators = new Validators(CONTROLLER_SCHEMAS);
+const paramValidators = new Validators(PARAM_SCHEMAS);
 
 /** Largest frame either side accepts; bigger frames are refused without parsing. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 export type Parsed<T> = { ok: true; message: T } | { ok: false; error: string; ref?: string };
 
-function parseWith<T extends { type: string }>(raw: string, validators: Record<string, ValidateFunction>, side: string): Parsed<T> {
+function parseWith<T extends { type: string }>(raw: string, validators: Validators, side: string): Parsed<T> {
   if (raw.length > MAX_FRAME_BYTES) return { ok: false, error: `frame of ${raw.length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit` };
   let value: unknown;
   try {
@@ -492,10 +505,10 @@ function parseWith<T extends { type: string }>(raw: string, validators: Record<s
   }
   const type = (value as { type?: unknown } | null)?.type;
   const ref = typeof (value as { id?: unknown } | null)?.id === 'string' ? (value as { id: string }).id : undefined;
-  if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
+  if (typeof type !== 'string' || !validators.has(type)) {
     return { ok: false, error: `unknown ${side} message type ${JSON.stringify(type)}`, ref };
   }
-  const validate = validators[type];
+  const validate = validators.get(type);
   if (!validate(value)) {
     const e = validate.errors?.[0];
     return { ok: false, error: `invalid ${type} message: ${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`, ref };
@@ -513,7 +526,7 @@ export function checkRequest(req: RequestMessage): RpcErrorBody | undefined {
   if (!(RPC_METHODS as readonly string[]).includes(req.method)) {
     return { code: 'unknown_method', message: `unknown method "${req.method}" (known: ${RPC_METHODS.join(', ')})` };
   }
-  const validate = paramValidators[req.method];
+  const validate = paramValidators.get(req.method);
   if (!validate(req.params)) {
     const e = validate.errors?.[0];
     return { code: 'invalid_params', message: `${req.method}: params${e?.instancePath ?? ''} ${e?.message ?? 'are invalid'}` };

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, realpath, rm, writeFile, chmod } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import Docker from 'dockerode';
+import Docker from './docker-client.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { LineSplitter, ServerConsole, type ConsoleOptions, type ConsoleStream, type Demux } from './console.ts';
 import { observeFromInspect, type ObservedContainer } from './events.ts';

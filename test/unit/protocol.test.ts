@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkRequest, MAX_FRAME_BYTES, parseAgentMessage, parseControllerMessage, type RequestMessage } from '../../agent/protocol.ts';
+import { checkRequest, MAX_FRAME_BYTES, parseAgentMessage, parseControllerMessage, RPC_METHODS, type RequestMessage } from '../../agent/protocol.ts';
 
 describe('agent protocol parsing', () => {
   it.each(['null', '1', '"x"', '[]', 'true', '{}', '{"type": null}', '{"type": "toString"}', '{"type": "__proto__"}'])(
@@ -56,5 +56,10 @@ describe('agent protocol parsing', () => {
     expect(checkRequest(req({ uid: 'u', dataDir: 'default/mc' }))).toBeUndefined();
     expect(checkRequest(req({ uid: 'u' }))?.code).toBe('invalid_params');
     expect(checkRequest(req({ uid: 'u', dataDir: '' }))?.code).toBe('invalid_params');
+  });
+
+  it('compiles every method\'s params schema on first use (validators are lazy) and refuses params that are not an object', () => {
+    const req = (method: string, params: unknown) => ({ type: 'request', id: '1', method, params }) as unknown as RequestMessage;
+    for (const m of RPC_METHODS) expect(checkRequest(req(m, 'not an object'))?.code, m).toBe('invalid_params');
   });
 });
