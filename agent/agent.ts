@@ -118,7 +118,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     this.streams = new ByteStreams({
       control: (msg) => this.connection.sendStreamControl(msg),
-      data: (frame) => this.connection.sendStreamData(frame),
+      data: (frame, written) => this.connection.sendStreamData(frame, written),
     });
     this.rpc = new RpcDispatcher({
       log: this.log.child({ component: 'agent.rpc' }),

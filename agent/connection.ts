@@ -565,12 +565,12 @@ export class AgentConnection extends EventEmitter<ConnectionEvents> {
     return true;
   }
 
-  /** A byte-stream data frame (binary); false when not connected. */
-  sendStreamData(frame: Buffer): boolean {
+  /** A byte-stream data frame (binary); false when not connected. `written`: see StreamTransport.data. */
+  sendStreamData(frame: Buffer, written?: (err?: Error | null) => void): boolean {
     const ws = this.ws;
     if (!this.ready || !ws || ws.readyState !== WebSocket.OPEN) return false;
     this.counters.framesOut++;
-    ws.send(frame, { binary: true });
+    ws.send(frame, { binary: true }, written);
     return true;
   }
 

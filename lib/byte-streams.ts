@@ -9,11 +9,17 @@
 // however fast the producer or slow the consumer. Data beyond the granted credit is a protocol error
 // that aborts the stream. A stream ends with `end` (all data sent) or `abort` (either side, with a
 // code); losing the connection aborts every stream on it.
-import { Readable } from 'node:stream';
+//
+// Cost per byte: a sender copies its source into frames of up to `chunk` bytes (taking what the
+// source already holds, never waiting for more), so a 64 KiB-chunked source (an HTTP body) still
+// crosses the socket in 256 KiB frames; frames are reused once the transport has written them, so a
+// transfer allocates no memory per frame on the sending side.
+import { Readable, type Duplex } from 'node:stream';
 
 export const STREAM_DATA_TAG = 0x01;
 export const DEFAULT_STREAM_WINDOW = 4 * 1024 * 1024;
-export const DEFAULT_STREAM_CHUNK = 64 * 1024;
+export const DEFAULT_STREAM_CHUNK = 256 * 1024;
+const HEADER = 5;
 
 export interface StreamControl {
   type: 'stream';
@@ -28,8 +34,12 @@ export interface StreamControl {
 export interface StreamTransport {
   /** Sends a control message; false when the channel is gone. */
   control(msg: StreamControl): boolean;
-  /** Sends a binary data frame; false when the channel is gone. */
-  data(frame: Buffer): boolean;
+  /**
+   * Sends a binary data frame; false when the channel is gone. `written` (when the transport supports
+   * it) is called once the frame's bytes are no longer needed (written to the socket, or failed): the
+   * sender then reuses the buffer. A transport that never calls it just costs an allocation per frame.
+   */
+  data(frame: Buffer, written?: (err?: Error | null) => void): boolean;
 }
 
 export class StreamError extends Error {
@@ -40,16 +50,16 @@ export class StreamError extends Error {
 }
 
 export function encodeDataFrame(id: number, chunk: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(5 + chunk.length);
+  const frame = Buffer.allocUnsafe(HEADER + chunk.length);
   frame[0] = STREAM_DATA_TAG;
   frame.writeUInt32BE(id, 1);
-  frame.set(chunk, 5);
+  frame.set(chunk, HEADER);
   return frame;
 }
 
 export function decodeDataFrame(frame: Buffer): { id: number; data: Buffer } | undefined {
-  if (frame.length < 5 || frame[0] !== STREAM_DATA_TAG) return undefined;
-  return { id: frame.readUInt32BE(1), data: frame.subarray(5) };
+  if (frame.length < HEADER || frame[0] !== STREAM_DATA_TAG) return undefined;
+  return { id: frame.readUInt32BE(1), data: frame.subarray(HEADER) };
 }
 
 const errorOf = (err: unknown): { code: string; message: string } => {
@@ -85,7 +95,7 @@ interface Sender {
 export interface ByteStreamsOptions {
   /** Receive window in bytes (default 1 MiB). */
   window?: number;
-  /** Largest data frame payload (default 64 KiB). */
+  /** Largest data frame payload (default 256 KiB). */
   chunk?: number;
 }
 
@@ -97,8 +107,10 @@ export class ByteStreams {
   /** Aborts that arrived before their stream was opened here (the sender failed at once): the
    *  receive() that follows fails at once instead of waiting forever for data. Bounded. */
   private readonly earlyAborts = new Map<number, StreamError>();
+  /** Frame buffers the transport has finished with, for the next frames (bounded: a window's worth). */
+  private readonly freeFrames: Buffer[] = [];
   /** Counters for tests and benches. */
-  readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, protocolErrors: 0 };
+  readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, protocolErrors: 0, framesAllocated: 0 };
 
   constructor(private readonly transport: StreamTransport, opts: ByteStreamsOptions = {}) {
     this.window = opts.window ?? DEFAULT_STREAM_WINDOW;
@@ -188,7 +200,24 @@ export class ByteStreams {
     this.senders.set(id, st);
     let sent = 0;
     const it = (source as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();
+    // What a Readable source already holds (a PassThrough: on its writable side too) can join the
+    // frame being filled; a bare iterable's cannot be seen.
+    const buffered = source instanceof Readable ? () => source.readableLength > 0 || ((source as Partial<Duplex>).writableLength ?? 0) > 0 : () => false;
     let finished = false;
+    // The frame being filled: [tag][id] then `fill` payload bytes, all covered by credit.
+    let frame: Buffer | undefined;
+    let fill = 0;
+    const flush = () => {
+      if (!frame || fill === 0) return;
+      const f = frame;
+      const n = fill;
+      frame = undefined;
+      fill = 0;
+      if (!this.transport.data(f.subarray(0, HEADER + n), (err) => this.reuseFrame(f, err))) throw (st.error = new StreamError('disconnected', 'the connection closed during the transfer'));
+      this.counters.framesOut++;
+      this.counters.bytesOut += n;
+      st.credit -= n;
+    };
     try {
       for (;;) {
         // Raced with an abort: a source that stalls (a slow client) must not keep the stream alive.
@@ -205,19 +234,24 @@ export class ByteStreams {
         if (opts.maxBytes !== undefined && sent > opts.maxBytes) throw new StreamError('too_large', `more than the ${opts.maxBytes}-byte limit`);
         while (buf.length > 0) {
           if (st.error) throw st.error;
-          if (st.credit <= 0) {
-            await new Promise<void>((r) => (st.wake = r));
+          const room = Math.min(this.chunk, st.credit) - fill;
+          if (room <= 0) {
+            if (fill > 0) flush();
+            else await new Promise<void>((r) => (st.wake = r));
             continue;
           }
-          const n = Math.min(buf.length, st.credit, this.chunk);
-          if (!this.transport.data(encodeDataFrame(id, buf.subarray(0, n)))) throw (st.error = new StreamError('disconnected', 'the connection closed during the transfer'));
-          this.counters.framesOut++;
-          this.counters.bytesOut += n;
-          st.credit -= n;
+          frame ??= this.takeFrame(id);
+          const n = Math.min(room, buf.length);
+          buf.copy(frame, HEADER + fill, 0, n);
+          fill += n;
           buf = buf.subarray(n);
+          if (fill === this.chunk) flush();
         }
+        // Never hold bytes back waiting for more: a partly filled frame goes unless more is already here.
+        if (!buffered()) flush();
       }
       if (st.error) throw st.error;
+      flush();
       this.transport.control({ type: 'stream', id, op: 'end' });
       return sent;
     } catch (err) {
@@ -234,6 +268,23 @@ export class ByteStreams {
         if (typeof (source as Readable).destroy === 'function') (source as Readable).destroy();
       }
     }
+  }
+
+  private takeFrame(id: number): Buffer {
+    let f = this.freeFrames.pop();
+    if (!f) {
+      f = Buffer.allocUnsafe(HEADER + this.chunk);
+      this.counters.framesAllocated++;
+      f[0] = STREAM_DATA_TAG;
+    }
+    f.writeUInt32BE(id, 1);
+    return f;
+  }
+
+  /** The transport is done with a frame: keep it for the next one (not after a failed write: the
+   *  socket may still hold it). */
+  private reuseFrame(f: Buffer, err?: Error | null): void {
+    if (!err && this.freeFrames.length < Math.ceil(this.window / this.chunk) + 2) this.freeFrames.push(f);
   }
 
   /** Aborts stream `id` from this side (either direction), telling the other side. */

@@ -14,11 +14,11 @@
 //   server is pending or running. `truncate` (default false, as on Pterodactyl) empties the data dir first.
 // - The archive is downloaded through the hub as a byte stream (`backup.download` RPC), never buffered.
 import type { Backup, Restore } from '../../crds/types.ts';
-import { Readable } from 'node:stream';
 import { archiveServerUid } from '../../crds/backups.ts';
 import { BACKUP_NAME_ANNOTATION, SERVER_LABEL } from '../../controller/operations/backups.ts';
 import { route, ok, done, type RouteCtx, type RouteSpec } from '../http/route.ts';
 import { ApiError, conflict, forbidden } from '../http/errors.ts';
+import { streamResponse } from '../http/stream-response.ts';
 import { toApiError } from './files.ts';
 
 export { BACKUP_NAME_ANNOTATION, SERVER_LABEL };
@@ -158,7 +158,7 @@ export const backupRoutes: RouteSpec[] = [
       }
       const name = (b.metadata.annotations?.[BACKUP_NAME_ANNOTATION] ?? b.metadata.name).replace(/[^A-Za-z0-9._-]/g, '_');
       const file = name.endsWith('.tar.gz') ? name : `${name}.tar.gz`;
-      return c.body(Readable.toWeb(r.stream) as unknown as ReadableStream, 200, {
+      return streamResponse(c, r.stream, {
         'Content-Type': 'application/gzip',
         'Content-Length': String(r.size),
         'Content-Disposition': `attachment; filename="${file}"`,

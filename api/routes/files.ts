@@ -23,6 +23,7 @@ import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import { StreamError } from '../../lib/byte-streams.ts';
 import { route, ok, done, type RouteCtx, type RouteSpec } from '../http/route.ts';
 import { ApiError, badRequest, conflict, forbidden } from '../http/errors.ts';
+import { streamResponse } from '../http/stream-response.ts';
 import type { ApiServices } from '../http/services.ts';
 import { serverPhase } from '../catalyst/servers.ts';
 import { dataDirOf, dataNode } from '../../crds/placement.ts';
@@ -363,8 +364,7 @@ export const fileRoutes: RouteSpec[] = [
       ctx.audit.metadata.path = p;
       const r = await agentOp(ctx, t, () => t.hub.files.download(t.node, t.uid, p, { dataDir: t.dataDir, timeoutMs: RPC_TIMEOUT_MS }));
       const name = path.basename(p) || 'download';
-      const body = Readable.toWeb(r.stream) as unknown as ReadableStream;
-      return c.body(body, 200, {
+      return streamResponse(c, r.stream, {
         'Content-Type': 'application/octet-stream',
         'Content-Length': String(r.size),
         'Content-Disposition': contentDisposition(name),

@@ -623,9 +623,9 @@ export class AgentHub extends EventEmitter<AgentHubEvents> implements PerServerS
         this.send(conn, msg);
         return true;
       },
-      data: (frame) => {
+      data: (frame, written) => {
         if (!open()) return false;
-        conn.ws.send(frame, { binary: true });
+        conn.ws.send(frame, { binary: true }, written);
         return true;
       },
     };

@@ -15,6 +15,7 @@ import type { GameServer } from '../../crds/types.ts';
 import { eventually, startHarness, type Harness } from './hub-harness.ts';
 import { until } from '../helpers/wait.ts';
 import { compiledPath } from '../../lib/package-files.ts';
+import { signIn } from '../helpers/api.ts';
 
 const MiB = 1024 * 1024;
 const LIMIT = 4 * MiB;
@@ -151,10 +152,43 @@ describe('file routes: streaming edges', () => {
     await writeFile(path.join(data, 'hello.bin'), randomBytes(3 * MiB));
     const res = await fetch(`${h.url}/api/servers/${SERVER}/files/download?path=/hello.bin`, { headers: h.admin.headers });
     expect(res.status).toBe(200);
+    // Piped straight into the Node response: its own headers and the pipeline's (the owner is rate limited) are both there.
+    const owner = await signIn(h.api, 'file-owner');
+    await h.env.store.patch('GameServer', 'default', SERVER, { spec: { owner: owner.userId } });
+    const own = await fetch(`${h.url}/api/servers/${SERVER}/files/download?path=/hello.bin`, { headers: owner.headers });
+    expect(own.status).toBe(200);
+    expect(own.headers.get('content-length')).toBe(String(3 * MiB));
+    expect(own.headers.get('content-disposition')).toMatch(/^attachment; filename="hello.bin"/);
+    expect(own.headers.get('x-ratelimit-limit')).toBe(String(h.api.limits.userPerMinute));
+    expect(Buffer.from(await own.arrayBuffer()).length).toBe(3 * MiB);
     expect(Buffer.from(await res.arrayBuffer()).equals(await readFile(path.join(data, 'hello.bin')))).toBe(true);
     const bad = await fetch(`${h.url}/api/servers/${SERVER}/files/download?path=${encodeURIComponent('../../outside')}`, { headers: h.admin.headers });
     expect(bad.status).toBe(403);
     const entries = await h.api.audit.list({ action: 'file.refused' });
     expect(entries[0]).toMatchObject({ status: 403, resourceId: SERVER, userId: h.admin.userId, metadata: { code: 'path_escape', path: '../../outside' } });
+  });
+
+  it('a client that disconnects mid-download ends the transfer on the agent', async () => {
+    await writeFile(path.join(data, 'large.bin'), Buffer.alloc(64 * MiB, 1));
+    let received = 0;
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(`${h.url}/api/servers/${SERVER}/files/download?path=/large.bin`, { headers: h.admin.headers }, (res) => {
+        expect(res.statusCode).toBe(200);
+        res.on('data', (d: Buffer) => {
+          received += d.length;
+          if (received >= MiB) {
+            req.destroy();
+            resolve();
+          }
+        });
+      });
+      req.on('error', (e) => (received >= MiB ? resolve() : reject(e)));
+    });
+    await until('the download stream closed', () => h.hub.files.active === 0, 10_000);
+    expect(received).toBeLessThan(64 * MiB);
+    // The agent is still fine: the next download is whole.
+    const again = await fetch(`${h.url}/api/servers/${SERVER}/files/download?path=/hello.bin`, { headers: h.admin.headers });
+    expect((await again.arrayBuffer()).byteLength).toBe(3 * MiB);
+    await rm(path.join(data, 'large.bin'));
   });
 });

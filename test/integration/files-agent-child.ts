@@ -16,7 +16,7 @@ const env = (k: string): string => {
 const log = createLogger({ component: 'files-agent-child' }, 'warn');
 // eslint-disable-next-line prefer-const
 let conn: AgentConnection;
-const streams = new ByteStreams({ control: (m) => conn.sendStreamControl(m), data: (f) => conn.sendStreamData(f) });
+const streams = new ByteStreams({ control: (m) => conn.sendStreamControl(m), data: (f, written) => conn.sendStreamData(f, written) });
 const rpc = new RpcDispatcher({
   log,
   handlers: createFileHandlers({

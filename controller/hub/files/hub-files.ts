@@ -22,7 +22,7 @@ export interface StreamSink {
 export interface StreamChannel {
   connId: number;
   control(msg: StreamControl): boolean;
-  data(frame: Buffer): boolean;
+  data(frame: Buffer, written?: (err?: Error | null) => void): boolean;
 }
 
 export interface HubFilesOptions {
