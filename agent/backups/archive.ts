@@ -9,9 +9,9 @@ import { createReadStream, createWriteStream, readlinkSync, type Stats } from 'n
 import { open } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
 import * as tar from 'tar';
 import { compileIgnore } from './ignore.ts';
+import { ParallelGunzip, ParallelGzip } from './parallel-gzip.ts';
 import { UnsafeArchiveEntryError, normaliseEntryPath, symlinkStaysInside, unsafeEntryReason } from './strict-entry-filter.ts';
 
 export class ChecksumMismatchError extends Error {
@@ -131,9 +131,9 @@ export async function writeBackupArchive(dataDir: string, dest: string, opts: St
     ['.'],
   ) as unknown as Readable;
   const meter = new Meter();
-  // Node's zlib stream compresses on the libuv thread pool, beside the main thread that reads and
-  // packs the files; node-tar's own gzip option compresses synchronously on the main thread.
-  await pipeline(pack, createGzip({ level: 6 }), meter, ...slowStages(opts), createWriteStream(dest, { flags: 'wx', mode: 0o600 }), { signal: opts.signal });
+  // Compressed in 1 MiB blocks on every core (the libuv thread pool), beside the main thread that
+  // reads and packs the files; node-tar's own gzip option compresses synchronously on the main thread.
+  await pipeline(pack, new ParallelGzip({ level: 6 }), meter, ...slowStages(opts), createWriteStream(dest, { flags: 'wx', mode: 0o600 }), { signal: opts.signal });
   const fh = await open(dest, 'r+');
   try {
     await fh.sync(); // durable before the caller renames it into place
@@ -209,7 +209,9 @@ export async function extractBackupArchive(archive: string, destDir: string, exp
   }) as unknown as tar.Unpack;
   const meter = new Meter();
   try {
-    await pipeline(createReadStream(archive), meter, ...slowStages(opts), createGunzip(), unpack as unknown as NodeJS.WritableStream, { signal: opts.signal });
+    // One pass: the sha256 is taken on the compressed bytes as they are read, and the members are
+    // inflated on every core (archives of older agents, one gzip stream, inflate as one stream).
+    await pipeline(createReadStream(archive, { highWaterMark: 1024 * 1024 }), meter, ...slowStages(opts), new ParallelGunzip(), unpack as unknown as NodeJS.WritableStream, { signal: opts.signal });
   } catch (err) {
     // The pipeline rejects at the first error while node-tar may still have file operations in
     // flight; the caller removes destDir next, which must not race a late mkdir or write.

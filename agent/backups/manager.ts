@@ -274,8 +274,10 @@ export class BackupManager {
     await fsyncDir(path.dirname(data));
     const result: RestoreRunResult = { startedAt, completedAt: new Date().toISOString(), entries };
     await this.recordRestore(p.restoreUid, { phase: 'completed', result });
-    await rm(old, { recursive: true, force: true });
     this.log.info('restore completed', { server: p.uid, restore: p.restoreUid, entries });
+    // The previous tree goes after the answer: the restore is complete (and recorded) once the swap is
+    // done; an agent killed meanwhile finishes the removal on start (recoverBackupState).
+    void rm(old, { recursive: true, force: true }).catch((err) => this.log.warn('could not remove the data replaced by a restore', { dir: old, err: (err as Error).message }));
     return result;
   }
 }

@@ -1,5 +1,6 @@
 // The agent's backup and restore jobs on a real file system (agent/backups/): archive, checksum,
 // ignore patterns, owners and modes, the atomic swap, refusals, and the recovery after a crash.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile, link } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { BackupManager, recoverBackupState, restorePaths } from '../../agent/bac
 import { resolveDataDir } from '../../agent/rpc-handlers.ts';
 import { createLogger } from '../../lib/log.ts';
 import { treeSnapshot } from '../helpers/tree.ts';
+import { until } from '../helpers/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -67,6 +69,8 @@ describe('agent backups (real file system)', () => {
     expect(r.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect((await stat(r.path)).mode & 0o777).toBe(0o600);
     expect(existsSync(`${r.path}.partial`)).toBe(false);
+    // Gzip members compressed in parallel are still one gzip file to GNU tar.
+    expect(execFileSync('tar', ['-tzf', r.path], { encoding: 'utf8' }).split('\n')).toContain('./world/level.dat');
 
     // Change everything: edit, delete, add, chmod.
     await writeFile(path.join(data, 'server.properties'), 'motd=changed\n');
@@ -78,7 +82,8 @@ describe('agent backups (real file system)', () => {
     expect(res.entries).toBeGreaterThan(5);
     expect(await snapshot(data)).toEqual(before);
     if (isRoot) expect((await stat(path.join(data, 'world/level.dat'))).uid).toBe(1234);
-    // Nothing left beside the data dir.
+    // Nothing left beside the data dir (the replaced tree is removed just after the answer).
+    await until('the replaced tree removed', async () => (await readdir(path.dirname(data))).length === 1, 10_000);
     expect((await readdir(path.dirname(data))).sort()).toEqual(['mc']);
   });
 
