@@ -6,6 +6,12 @@
 // from BEGIN IMMEDIATE to COMMIT/ROLLBACK, a plain statement holds it for itself. A side effect we rely
 // on: whoever holds the mutex outside a transaction sees only committed data, and nothing commits
 // until they let go.
+//
+// Group commit (write()): with synchronous=FULL every COMMIT is an fsync, milliseconds on this kind of
+// disk, so writes that queue up behind one another share a transaction — one fsync for all of them —
+// each in a SAVEPOINT of its own, so one write failing (a name taken, a precondition) undoes only
+// itself. Each is acknowledged only after the COMMIT that includes it: durability per acknowledged
+// write is unchanged. A write alone runs as before (a single statement needs no BEGIN/COMMIT).
 import sqlite3 from 'sqlite3';
 
 export type Synchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
@@ -50,6 +56,41 @@ export interface LockedRunner extends SqlRunner {
   batch(statements: readonly Statement[]): Promise<RunResult[]>;
 }
 
+/**
+ * What a grouped write (SqliteDb.write) decided: statements to apply, and what to do once they were
+ * applied in the transaction (`applied`: later writes of the same group build on it) and once that
+ * transaction committed (`committed`: runs in order, while the connection is still held).
+ */
+export interface WriteOutcome<T> {
+  result: T;
+  statements: readonly Statement[];
+  applied?: () => void;
+  committed?: () => void;
+}
+
+/** The handle of a grouped write's decide step: reads see the writes of its group applied before it. */
+export interface GroupRunner extends SqlRunner {
+  /** Scratch space shared by the writes of one transaction (a store keeps its pending state here). */
+  readonly group: Record<string, unknown>;
+}
+
+/** How much commit grouping happened (tests, benches). */
+export interface WriteCounters {
+  /** Grouped writes acknowledged. */
+  writes: number;
+  /** COMMITs (or single autocommit statements) that carried them. */
+  commits: number;
+}
+
+interface PendingWrite {
+  decide: (r: GroupRunner) => Promise<WriteOutcome<unknown>>;
+  resolve: (v: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Writes sharing one transaction at most (bounds the latency of the first of them). */
+const MAX_GROUP = 128;
+
 export interface Tx extends SqlRunner {
   /** Runs after COMMIT succeeds, while the connection is still held: nothing else has committed since. */
   afterCommit(fn: () => void): void;
@@ -69,6 +110,13 @@ export class SqliteError extends Error {
     this.sql = short;
   }
 }
+
+/**
+ * An error that may have ended the group's transaction (I/O, busy, a full disk…): the whole group
+ * fails. A constraint failure (a taken name) undoes only its statement, and an error that is not
+ * SQLite's (a precondition, a validation) came before any statement ran.
+ */
+const isFatal = (err: unknown): boolean => err instanceof SqliteError && err.code !== 'SQLITE_CONSTRAINT';
 
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
@@ -90,6 +138,9 @@ export class SqliteDb implements SqlRunner {
   readonly path: string;
   private readonly conn: sqlite3.Database;
   private readonly mutex = new Mutex();
+  private readonly pendingWrites: PendingWrite[] = [];
+  private groupQueued = false;
+  readonly writeCounters: WriteCounters = { writes: 0, commits: 0 };
   private readonly statements = new Map<string, Promise<sqlite3.Statement>>();
   private readonly cacheSize: number;
   private closed = false;
@@ -159,6 +210,113 @@ export class SqliteDb implements SqlRunner {
   /** See LockedRunner.batch. */
   batch(statements: readonly Statement[]): Promise<RunResult[]> {
     return this.locked((r) => r.batch(statements));
+  }
+
+  /**
+   * A write that may share its COMMIT with the writes queued behind it (see the top of this file).
+   * `decide` reads what it needs through the runner and returns the statements to apply; it must not
+   * write itself. It runs with the connection held, after the writes grouped before it were applied
+   * (so it sees them). Throwing applies nothing of this write; a constraint failure of its statements
+   * likewise fails only this write. Resolves with `result` once the commit is durable.
+   */
+  write<T>(decide: (r: GroupRunner) => Promise<WriteOutcome<T>>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`database ${this.path} is closed`));
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ decide, resolve: resolve as (v: unknown) => void, reject });
+      this.queueGroup();
+    });
+  }
+
+  private queueGroup(): void {
+    if (this.groupQueued || this.pendingWrites.length === 0) return;
+    this.groupQueued = true;
+    void this.mutex.lock(async () => {
+      this.groupQueued = false;
+      if (this.closed) {
+        for (const p of this.pendingWrites.splice(0)) p.reject(new Error(`database ${this.path} is closed`));
+        return;
+      }
+      await this.runGroup();
+    }).catch(() => {}).finally(() => this.queueGroup()); // runGroup settles every write itself
+  }
+
+  /** Runs the queued writes: alone as before, or several in one transaction. Called with the mutex held. */
+  private async runGroup(): Promise<void> {
+    const first = this.pendingWrites.splice(0, MAX_GROUP);
+    const runner = (group: Record<string, unknown>): GroupRunner => ({ ...this.runner(), group });
+    if (first.length === 1) {
+      const p = first[0]!;
+      let out: WriteOutcome<unknown>;
+      try {
+        out = await p.decide(runner({}));
+        await this.rawBatch(out.statements);
+      } catch (err) {
+        return p.reject(err);
+      }
+      if (out.statements.length) this.writeCounters.commits++;
+      this.writeCounters.writes++;
+      out.applied?.();
+      out.committed?.();
+      return p.resolve(out.result);
+    }
+    const group: Record<string, unknown> = {};
+    const units = first;
+    const done: { p: PendingWrite; out: WriteOutcome<unknown> }[] = [];
+    let next = 0; // units before this index are settled or in `done`
+    try {
+      await this.rawExec('BEGIN IMMEDIATE');
+      for (; next < units.length; next++) {
+        const p = units[next]!;
+        let out: WriteOutcome<unknown>;
+        try {
+          out = await p.decide(runner(group));
+          await this.applyInGroup(out.statements, next);
+        } catch (err) {
+          if (isFatal(err)) {
+            p.reject(err);
+            next++;
+            throw err;
+          }
+          p.reject(err);
+          continue;
+        }
+        out.applied?.();
+        done.push({ p, out });
+        // Writes that arrived meanwhile join this transaction, up to the bound.
+        if (next === units.length - 1 && units.length < MAX_GROUP) units.push(...this.pendingWrites.splice(0, MAX_GROUP - units.length));
+      }
+      await this.rawExec('COMMIT');
+    } catch (failure) {
+      // After a failed COMMIT (or an I/O error) SQLite may already have rolled back; a second error is noise.
+      await this.rawExec('ROLLBACK').catch(() => {});
+      for (const { p } of done) p.reject(failure);
+      // Not decided yet: they go again, in their own group.
+      this.pendingWrites.unshift(...units.slice(next));
+      return;
+    }
+    this.writeCounters.commits++;
+    this.writeCounters.writes += done.length;
+    for (const { out } of done) out.committed?.();
+    for (const { p, out } of done) p.resolve(out.result);
+  }
+
+  /** One write's statements inside the group's transaction: a single statement is atomic by itself. */
+  private async applyInGroup(statements: readonly Statement[], i: number): Promise<void> {
+    if (statements.length === 0) return;
+    if (statements.length === 1) {
+      await this.rawRun(statements[0]!.sql, statements[0]!.params);
+      return;
+    }
+    const sp = `w${i}`;
+    await this.rawExec(`SAVEPOINT ${sp}`);
+    try {
+      for (const st of statements) await this.rawRun(st.sql, st.params);
+    } catch (err) {
+      await this.rawExec(`ROLLBACK TO ${sp}`).catch(() => {});
+      await this.rawExec(`RELEASE ${sp}`).catch(() => {});
+      throw err;
+    }
+    await this.rawExec(`RELEASE ${sp}`);
   }
 
   /**

@@ -102,6 +102,20 @@ export interface SqliteStoreOptions {
   now?: () => Date;
 }
 
+/**
+ * What the writes of one transaction (SqliteDb.write groups them) have applied but not committed yet:
+ * the writes after them must see it, and nobody else may before the COMMIT (the cache, `rv` and the
+ * watchers change only then).
+ */
+interface GroupState {
+  /** The last resourceVersion handed out in the group. */
+  rv: number;
+  /** Bodies by cache key (null: removed). */
+  bodies: Map<string, string | null>;
+  /** Objects by uid (null: removed). */
+  byUid: Map<string, Resource | null>;
+}
+
 interface WriteCtx {
   r: SqlRunner;
   /** The last resourceVersion handed out in this write. */
@@ -111,6 +125,8 @@ interface WriteCtx {
   statements: Statement[];
   /** Objects this write has already changed, by uid (null: removed): reads must see them. */
   touched: Map<string, Resource | null>;
+  /** The writes before this one in the same transaction. */
+  group: GroupState;
 }
 
 type Mode = 'spec' | 'status';
@@ -345,7 +361,7 @@ export class SqliteStore implements ResourceStore {
     const policy = opts.propagationPolicy ?? 'Background';
     if (policy !== 'Background' && policy !== 'Orphan') throw badRequest(`propagationPolicy must be Background or Orphan, not "${String(policy)}"`);
     return this.write(async (w) => {
-      const cur = await this.load(w.r, info, namespace, name);
+      const cur = await this.load(w.r, info, namespace, name, w.group);
       if (opts.resourceVersion !== undefined && opts.resourceVersion !== cur.metadata.resourceVersion) {
         throw conflict(info.kind, name, `precondition failed: resourceVersion ${opts.resourceVersion} was required, the object is at ${cur.metadata.resourceVersion}`);
       }
@@ -453,29 +469,40 @@ export class SqliteStore implements ResourceStore {
 
   /**
    * Runs fn with the connection held: fn reads through w.r and queues its writes (emit, indexOwners);
-   * they are applied atomically when fn returns, then published to watchers before anyone else may
-   * use the connection. fn throwing applies nothing.
+   * they are applied atomically when fn returns — possibly in one transaction with other writes that
+   * queued at the same time (group commit, SqliteDb.write) — and once committed, published to
+   * watchers before anyone else may use the connection. fn throwing applies nothing.
    */
   private write<T>(fn: (w: WriteCtx) => Promise<T>, dryRun = false): Promise<T> {
     this.assertOpen();
-    return this.db.locked(async (r) => {
-      const w: WriteCtx = { r, rv: this.rv, changes: [], statements: [], touched: new Map() };
+    return this.db.write(async (r) => {
+      const group = (r.group.store ??= { rv: this.rv, bodies: new Map(), byUid: new Map() } satisfies GroupState) as GroupState;
+      const w: WriteCtx = { r, rv: group.rv, changes: [], statements: [], touched: new Map(), group };
       const result = await fn(w);
       // A dry run decided everything a real write would; it only leaves the statements unapplied.
-      if (!w.statements.length || dryRun) return result;
+      if (!w.statements.length || dryRun) return { result, statements: [] };
       const below = w.rv - this.historyLimit;
       const prune = below - this.prunedBelow >= this.pruneEvery;
       if (prune) w.statements.push({ sql: 'DELETE FROM history WHERE rv <= ?', params: [below] });
-      await r.batch(w.statements);
-      if (prune) this.prunedBelow = below;
-      for (const ch of w.changes) {
-        const key = BodyCache.key(ch.kind, ch.namespace ?? '', ch.name);
-        if (ch.type === 'DELETED') this.cache.delete(key);
-        else this.cache.set(key, ch.body);
-      }
-      this.rv = w.rv;
-      this.hub.publish(w.changes);
-      return result;
+      const keyOf = (ch: Change) => BodyCache.key(ch.kind, ch.namespace ?? '', ch.name);
+      return {
+        result,
+        statements: w.statements,
+        applied: () => {
+          group.rv = w.rv;
+          for (const ch of w.changes) group.bodies.set(keyOf(ch), ch.type === 'DELETED' ? null : ch.body);
+          for (const [uid, obj] of w.touched) group.byUid.set(uid, obj);
+        },
+        committed: () => {
+          if (prune) this.prunedBelow = Math.max(this.prunedBelow, below);
+          for (const ch of w.changes) {
+            if (ch.type === 'DELETED') this.cache.delete(keyOf(ch));
+            else this.cache.set(keyOf(ch), ch.body);
+          }
+          this.rv = w.rv;
+          this.hub.publish(w.changes);
+        },
+      };
     });
   }
 
@@ -483,10 +510,16 @@ export class SqliteStore implements ResourceStore {
     return (await r.get('SELECT 1 AS x FROM resources WHERE kind = ? AND namespace = ? AND name = ?', [kind, ns, name])) !== undefined;
   }
 
-  /** Call with the connection held (it fills the cache). */
-  private async load(r: SqlRunner, info: KindScope, namespace: string | undefined, name: string): Promise<Resource> {
+  /**
+   * Call with the connection held (it fills the cache). Inside a write, `group` holds what the writes
+   * before it in the same transaction changed: that comes first, as the cache has only committed state.
+   */
+  private async load(r: SqlRunner, info: KindScope, namespace: string | undefined, name: string, group?: GroupState): Promise<Resource> {
     const ns = nsKey(info, namespace);
     const key = BodyCache.key(info.kind, ns, name);
+    const pending = group?.bodies.get(key);
+    if (pending === null) throw notFound(info.kind, String(name));
+    if (pending !== undefined) return JSON.parse(pending) as Resource;
     let body = this.cache.get(key);
     if (body === undefined) {
       const row = await r.get<{ body: string }>('SELECT body FROM resources WHERE kind = ? AND namespace = ? AND name = ?', [info.kind, ns, name]);
@@ -508,7 +541,7 @@ export class SqliteStore implements ResourceStore {
     build: (cur: Resource) => Resource,
   ): Promise<Resource> {
     return this.write(async (w) => {
-      const cur = await this.load(w.r, info, namespace, name);
+      const cur = await this.load(w.r, info, namespace, name, w.group);
       if (precondition !== undefined && precondition !== cur.metadata.resourceVersion) throw conflict(info.kind, name, CONFLICT_DETAIL);
       let next = build(clone(cur));
       if (!isPlainObject(next) || !isPlainObject(next.metadata)) throw invalid(info.kind, name, [{ field: 'metadata', message: 'is required' }]);
@@ -636,7 +669,7 @@ export class SqliteStore implements ResourceStore {
 
   /** The object as this write sees it: its own changes first, then the database. */
   private async byUid(w: WriteCtx, uid: string): Promise<Resource | undefined> {
-    const mine = w.touched.get(uid);
+    const mine = w.touched.has(uid) ? w.touched.get(uid) : w.group.byUid.get(uid);
     if (mine !== undefined) return mine === null ? undefined : clone(mine);
     const row = await w.r.get<{ body: string }>('SELECT body FROM resources WHERE uid = ?', [uid]);
     return row ? (JSON.parse(row.body) as Resource) : undefined;

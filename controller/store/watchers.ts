@@ -116,7 +116,10 @@ export class Watcher {
   }
 
   private push(p: Pending): void {
-    if (this.queue.length - this.head >= this.opts.maxBacklog) return this.overflow();
+    // Behind = the consumer is busy with an earlier event (its callback has not returned) while the
+    // backlog passes the bound. One commit may carry many changes at once (group commit): a watcher
+    // that is not busy gets them on its next turn, however many.
+    if (this.draining && this.queue.length - this.head >= this.opts.maxBacklog) return this.overflow();
     this.queue.push(p);
     this.schedule();
   }

@@ -178,12 +178,24 @@ describe('SqliteStore: watch', () => {
       await new Promise((r) => setTimeout(r, 1000));
     });
     await store.watch({}, (e) => healthy.push(e));
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(gs(`s${i}`))));
+    // One commit after another while the slow consumer is still busy with the first event.
+    for (let i = 0; i < 20; i++) await store.create(gs(`s${i}`));
     await until(() => seen.some((e) => e.type === 'ERROR'));
     const err = seen.find((e) => e.type === 'ERROR')!.object as unknown as { code: number; reason: string };
     expect(err).toMatchObject({ kind: 'Status', code: 410, reason: 'Gone' });
     await until(() => healthy.length === 20);
     expect(warnings).toEqual(['watcher fell behind; closing it with an ERROR event']);
+  });
+
+  it('a burst committed together (group commit) reaches a watcher whole, even past the backlog bound', async () => {
+    store = await env.reopen({ maxWatchBacklog: 5 });
+    const healthy: WatchEvent[] = [];
+    await store.watch({}, (e) => healthy.push(e));
+    const commits = store.db.writeCounters.commits;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(gs(`b${i}`))));
+    expect(store.db.writeCounters.commits - commits).toBeLessThan(20);
+    await until(() => healthy.length === 20);
+    expect(healthy.map((e) => Number(e.object.metadata.resourceVersion))).toEqual([...healthy.map((e) => Number(e.object.metadata.resourceVersion))].sort((a, b) => a - b));
   });
 
   it('stop() ends delivery, even of queued events, and close() stops every watch', async () => {

@@ -41,6 +41,9 @@ export function addSchedulerController(mgr: Manager, deps: SchedulerDeps): Contr
     name: 'scheduler',
     kind: 'GameServer',
     workers: 1,
+    // Only a server that still needs placing is worth a look: the status writes of the lifecycle that
+    // follows (installing, stopped, container ids…) used to reconcile it here five times for nothing.
+    ownUpdateFilter: (_o: GameServer, n: GameServer) => needsScheduling(n),
     watches: [
       { kind: 'GameNode', map: () => pendingKeys() },
       { kind: 'ServerTemplate', map: () => pendingKeys() },
