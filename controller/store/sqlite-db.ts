@@ -262,7 +262,10 @@ export class SqliteDb implements SqlRunner {
     const group: Record<string, unknown> = {};
     const units = first;
     const done: { p: PendingWrite; out: WriteOutcome<unknown> }[] = [];
-    let next = 0; // units before this index are settled or in `done`
+    // Refusals are answered after the COMMIT too: a caller that retries on a Conflict must then read
+    // the state that refused it, not the one before this transaction.
+    const refused: { p: PendingWrite; err: unknown }[] = [];
+    let next = 0; // units before this index are in `done` or `refused`
     try {
       await this.rawExec('BEGIN IMMEDIATE');
       for (; next < units.length; next++) {
@@ -272,12 +275,11 @@ export class SqliteDb implements SqlRunner {
           out = await p.decide(runner(group));
           await this.applyInGroup(out.statements, next);
         } catch (err) {
+          refused.push({ p, err });
           if (isFatal(err)) {
-            p.reject(err);
             next++;
             throw err;
           }
-          p.reject(err);
           continue;
         }
         out.applied?.();
@@ -289,6 +291,7 @@ export class SqliteDb implements SqlRunner {
     } catch (failure) {
       // After a failed COMMIT (or an I/O error) SQLite may already have rolled back; a second error is noise.
       await this.rawExec('ROLLBACK').catch(() => {});
+      for (const { p, err } of refused) p.reject(err);
       for (const { p } of done) p.reject(failure);
       // Not decided yet: they go again, in their own group.
       this.pendingWrites.unshift(...units.slice(next));
@@ -298,6 +301,7 @@ export class SqliteDb implements SqlRunner {
     this.writeCounters.writes += done.length;
     for (const { out } of done) out.committed?.();
     for (const { p, out } of done) p.resolve(out.result);
+    for (const { p, err } of refused) p.reject(err);
   }
 
   /** One write's statements inside the group's transaction: a single statement is atomic by itself. */
