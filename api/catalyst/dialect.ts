@@ -34,6 +34,21 @@ export function ok(c: Context, data?: unknown, status = 200, extra: Record<strin
   return c.json({ ...body, ...extra }, status as ContentfulStatusCode);
 }
 
+const LIST_HEAD = Buffer.from('{"success":true,"data":[');
+const COMMA = Buffer.from(',');
+
+/**
+ * ok() for a list whose items are already serialised (UTF-8 JSON kept per object, see
+ * catalystServerJson): the same body and headers, assembled from the bytes — no serialising, no
+ * encoding of a large string for the socket.
+ */
+export function okJsonList(c: Context, items: readonly Buffer[], status = 200, extra: Record<string, unknown> = {}): Response {
+  const parts: Buffer[] = [LIST_HEAD];
+  items.forEach((item, i) => (i ? parts.push(COMMA, item) : parts.push(item)));
+  parts.push(Buffer.from(`]${Object.keys(extra).length ? `,${JSON.stringify(extra).slice(1, -1)}` : ''}}`));
+  return c.body(Buffer.concat(parts), status as ContentfulStatusCode, { 'Content-Type': 'application/json' });
+}
+
 /** `{success: true, message}`: the shape of Catalyst's action answers. */
 export function done(c: Context, message: string, extra: Record<string, unknown> = {}): Response {
   return c.json({ success: true, message, ...extra }, 200);

@@ -19,10 +19,10 @@ import { can } from '../rbac/access.ts';
 import type { ApiServices } from './services.ts';
 import type { Dialect } from './dialect.ts';
 import { clientIp } from './client-ip.ts';
-import { CATALYST, ok, done } from '../catalyst/dialect.ts';
+import { CATALYST, ok, okJsonList, done } from '../catalyst/dialect.ts';
 
 // Catalyst's envelope helpers, where route modules have always imported them from.
-export { ok, done };
+export { ok, okJsonList, done };
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type JsonSchema = Record<string, unknown>;

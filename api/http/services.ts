@@ -83,8 +83,15 @@ export class ListCache {
     const hit = this.lists.get(key);
     if (hit?.rv === rv) return hit.items as T[];
     const list = await this.store.list<T>(kind, namespace === undefined ? {} : { namespace });
-    this.lists.set(key, { rv: list.resourceVersion, items: list.items });
-    return list.items;
+    // An object that did not change keeps its identity across revisions (another object's write moved
+    // the revision): what is cached per object (e.g. its mapped JSON) survives.
+    const before = new Map((hit?.items as T[] | undefined)?.map((o) => [o.metadata.uid, o]));
+    const items = list.items.map((o) => {
+      const old = before.get(o.metadata.uid);
+      return old && old.metadata.resourceVersion === o.metadata.resourceVersion ? old : o;
+    });
+    this.lists.set(key, { rv: list.resourceVersion, items });
+    return items;
   }
 }
 
@@ -113,4 +120,17 @@ export class ServerDirectory {
   list(): Promise<GameServer[]> {
     return this.lists.list<GameServer>('GameServer', this.namespace);
   }
+
+  /** The same, oldest first (creation time, then name), sorted once per list (do not mutate). */
+  async listOldestFirst(): Promise<readonly GameServer[]> {
+    const all = await this.list();
+    let sorted = this.byAge.get(all);
+    if (!sorted) {
+      sorted = [...all].sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
+      this.byAge.set(all, sorted);
+    }
+    return sorted;
+  }
+
+  private readonly byAge = new WeakMap<readonly GameServer[], GameServer[]>();
 }

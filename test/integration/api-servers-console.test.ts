@@ -129,4 +129,39 @@ describe('server console, logs and usage over the hub', () => {
     await h.api.store.patchStatus('GameServer', 'default', 'usage', { phase: 'stopped' });
     expect((await call(owner, 'GET', '/api/servers/usage')).body.data).toMatchObject({ cpuUsage: 0, memoryUsageMb: 0 });
   });
+
+  it('the list (served from JSON kept per server) follows every input: the server, its template, a new stats sample, the container', async () => {
+    const s = await makeServer('cached');
+    const other = await makeServer('other');
+    const uid = s.metadata.uid!;
+    const list = async () => (await call(h.admin, 'GET', '/api/servers?limit=100')).body as { data: Record<string, unknown>[]; pagination: Record<string, number> };
+    const mine = async () => (await list()).data.find((x) => x.id === 'cached')!;
+    agent.send({ type: 'container', container: observed(uid) });
+    const sample = (cpuPercent: number, time: number) => ({ type: 'stats', samples: [{ uid, containerId: `cid-${uid}`, time, cpuPercent, onlineCpus: 2, memoryBytes: 100 * MiB, memoryLimitBytes: 512 * MiB, memoryPercent: 20, networkRxBytes: 1, networkTxBytes: 2, blockReadBytes: 0, blockWriteBytes: 0, pids: 3, overDiskLimit: false }] });
+    agent.send(sample(10, Date.now()));
+    await eventually(() => h.hub.latestStats(NODE, uid)?.cpuPercent === 10, 'first sample');
+    const first = await list();
+    expect(first.pagination).toEqual({ page: 1, limit: 100, total: 2, pages: 1 });
+    expect(first.data.map((x) => x.id)).toEqual(['cached', 'other']); // oldest first
+    expect(first.data.find((x) => x.id === 'cached')).toMatchObject({ cpuUsage: 10, containerName: 'gantry-default-srv', status: 'running' });
+    // The same answer the single-server mapping gives (its list part).
+    const one = (await call(h.admin, 'GET', '/api/servers/cached')).body.data as Record<string, unknown>;
+    for (const [k, v] of Object.entries(first.data.find((x) => x.id === 'cached')!)) expect(one[k], k).toEqual(v);
+
+    agent.send(sample(77.7, Date.now() + 1));
+    await eventually(() => h.hub.latestStats(NODE, uid)?.cpuPercent === 77.7, 'second sample');
+    expect(await mine()).toMatchObject({ cpuUsage: 77.7 });
+    agent.send({ type: 'container', container: observed(uid, { containerName: 'renamed-container' }) });
+    await eventually(() => h.hub.container(NODE, uid)?.containerName === 'renamed-container', 'container update');
+    expect(await mine()).toMatchObject({ containerName: 'renamed-container' });
+    await h.api.store.patch('ServerTemplate', undefined, 'tiny', { spec: { resources: { memoryMb: 256 } } });
+    expect(await mine()).toMatchObject({ allocatedMemoryMb: 256 });
+    await h.api.store.patchStatus('GameServer', 'default', 'cached', { message: 'hello' });
+    expect(await mine()).toMatchObject({ statusMessage: 'hello', cpuUsage: 77.7 });
+    // Another server's change leaves this one's entry as it was, and the other shows its own.
+    await h.api.store.patchStatus('GameServer', 'default', other.metadata.name, { message: 'other msg' });
+    const last = await list();
+    expect(last.data.find((x) => x.id === 'other')).toMatchObject({ statusMessage: 'other msg' });
+    expect(last.data.find((x) => x.id === 'cached')).toMatchObject({ statusMessage: 'hello' });
+  });
 });

@@ -2,12 +2,12 @@
 // svc.servers.namespace; its Catalyst id is metadata.name, derived from the name given at creation.
 import type { GameServerSpec, ServerPort } from '../../../crds/types.ts';
 import { isOnNode } from '../../../crds/placement.ts';
-import { route, ok, done, type RouteSpec } from '../../http/route.ts';
+import { route, ok, okJsonList, done, type RouteSpec } from '../../http/route.ts';
 import { badRequest, notFound } from '../../http/errors.ts';
 import { can } from '../../rbac/access.ts';
 import { SERVER_PERMISSIONS } from '../../rbac/permissions.ts';
 import { resourceName } from '../../catalyst/common.ts';
-import { serverPhase, toCatalystServer } from '../../catalyst/servers.ts';
+import { catalystServerJson, serverPhase, toCatalystServer } from '../../catalyst/servers.ts';
 import { createServer, updateServer } from '../../ops/servers.ts';
 import { serverDetail, templateMap } from './shared.ts';
 
@@ -93,15 +93,15 @@ export const serverCrudRoutes: RouteSpec[] = [
     },
     handler: async ({ c, svc, principal, query }) => {
       const all = can(principal!, 'server.read');
-      let servers = (await svc.servers.list()).filter((s) => all || svc.access.visible(principal!, s));
+      let servers = (await svc.servers.listOldestFirst()).filter((s) => all || svc.access.visible(principal!, s));
       if (query.nodeId) servers = servers.filter((s) => isOnNode(s, query.nodeId as string));
       if (query.status) servers = servers.filter((s) => serverPhase(s) === query.status);
-      servers.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
       const page = (query.page as number | undefined) ?? 1;
       const limit = (query.limit as number | undefined) ?? 20;
       const templates = await templateMap(svc);
       const slice = servers.slice((page - 1) * limit, page * limit);
-      return ok(c, slice.map((s) => toCatalystServer(s, { template: templates.get(s.spec?.templateRef ?? ''), hub: svc.hub })), 200, {
+      const items = slice.map((s) => catalystServerJson(s, { template: templates.get(s.spec?.templateRef ?? ''), hub: svc.hub }));
+      return okJsonList(c, items, 200, {
         pagination: { page, limit, total: servers.length, pages: Math.max(1, Math.ceil(servers.length / limit)) },
       });
     },
