@@ -115,7 +115,6 @@ export class ScheduleController {
 
     let status: StatusPatch = plan.status;
     if (plan.start) {
-      if (plan.start.replace) for (const r of active) (r.replaced = true), r.abort.abort(`replaced by the run due at ${plan.start.scheduledTime.toISOString()} (concurrencyPolicy Replace)`);
       status = {
         ...status,
         ...(plan.start.manual ? {} : { lastScheduleTime: plan.start.scheduledTime.toISOString() }),
@@ -139,6 +138,9 @@ export class ScheduleController {
         throw err;
       }
     }
+    // Only once the write above passed its precondition: a plan made from a cache that is behind (it
+    // has not seen this run start yet) is refused there, and must not have aborted anything.
+    if (plan.start?.replace) for (const r of active) (r.replaced = true), r.abort.abort(`replaced by the run due at ${plan.start.scheduledTime.toISOString()} (concurrencyPolicy Replace)`);
     for (const ev of plan.events) void this.event(sched, ev.type, ev.reason, ev.message);
     if (plan.start) this.startRun(key, sched, plan.start.scheduledTime, now);
     this.arm(key, plan.wakeAt);
