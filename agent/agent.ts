@@ -46,6 +46,9 @@ export interface AgentOptions {
   log?: Logger;
   /** Labels put on every container and scoping what this agent lists and adopts (tests: gantry.test=1). */
   scopeLabels?: Record<string, string>;
+  /** This agent's GameNode (from its credential): its containers carry `gantry.dev/node` and it touches
+   *  no other agent's containers on a shared Docker engine (runtime/scope.ts). */
+  nodeName?: string;
   /** Container name prefix (default `gantry`). */
   namePrefix?: string;
   connection?: ConnectionTuning;
@@ -102,14 +105,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.runtime = new DockerRuntime({
       docker: this.docker,
       log: this.log.child({ component: 'agent.runtime' }),
-      policy: { extraLabels: scope, ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}) },
+      policy: { extraLabels: scope, ...(opts.nodeName ? { nodeName: opts.nodeName } : {}), ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}) },
       console: { throttle: this.throttle },
       dataRoot: this.serversRoot,
       workDir: path.join(this.dataDir, 'work'),
     });
-    this.watcher = new EventWatcher({ docker: this.docker, scopeLabels: scope, log: this.log.child({ component: 'agent.events' }) });
+    this.watcher = new EventWatcher({ docker: this.docker, scope: this.runtime.scope, log: this.log.child({ component: 'agent.events' }) });
     this.sampler = new StatsSampler({ docker: this.docker, targets: () => targetsFromObserved(this.watcher.current.values()), onSample: () => {}, log: this.log.child({ component: 'agent.stats' }) });
-    this.health = new HealthReporter({ docker: this.docker, dataRoot: this.dataDir, scopeLabels: scope });
+    this.health = new HealthReporter({ docker: this.docker, dataRoot: this.dataDir, scope: this.runtime.scope });
     this.players = new PlayerPoller({
       ...opts.players,
       targets: () => [...this.watcher.current.values()].filter((o) => o.state === 'running'),

@@ -1,7 +1,8 @@
 // The agent's Docker runtime: the only code in Gantry that talks to Docker (dockerode).
 //
-// Containers are found by their labels (server uid, role, and the policy's extra labels that scope
-// this agent), never by a name alone, so an agent that restarts finds — and adopts — what it created.
+// Containers are found by their labels (server uid, role, the policy's extra labels, and the node
+// label: scope.ts), never by a name alone, so an agent that restarts finds — and adopts — what it
+// created, and an agent sharing the Docker engine with another never touches the other's containers.
 // Lifecycle operations of one server are serialised (a start never interleaves with a stop); kill
 // and console commands bypass that queue on purpose (kill is the escape hatch of a hanging stop).
 
@@ -17,9 +18,7 @@ import {
   DEFAULT_POLICY,
   LABEL_DATA_DIR,
   LABEL_DISK_MB,
-  LABEL_ROLE,
   LABEL_SPEC_HASH,
-  LABEL_UID,
   normaliseSignal,
   stopFromLabels,
   toCreateOptions,
@@ -30,6 +29,7 @@ import {
   type StopSpec,
 } from './spec.ts';
 import { diskUsage, isOverDiskLimit, type DiskUsage } from './stats.ts';
+import { ContainerScope } from './scope.ts';
 
 export interface PullProgress {
   image: string;
@@ -110,23 +110,21 @@ export class DockerRuntime {
   private readonly ids = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly demux: Demux;
+  /** Which containers on the engine are this agent's. */
+  readonly scope: ContainerScope;
 
   constructor(private readonly opts: DockerRuntimeOptions = {}) {
     this.docker = opts.docker ?? new Docker();
     this.policy = { ...DEFAULT_POLICY, ...opts.policy, extraLabels: { ...DEFAULT_POLICY.extraLabels, ...opts.policy?.extraLabels } };
     this.log = opts.log ?? createLogger({ component: 'agent.runtime' });
     this.demux = (s, out, err) => this.docker.modem.demuxStream(s, out, err);
+    this.scope = new ContainerScope({ nodeName: this.policy.nodeName, extraLabels: this.policy.extraLabels, dataRoot: opts.dataRoot });
   }
 
-  /** Label filters (`k=v`) selecting this agent's server containers. */
-  private filters(role: 'server' | 'install' = 'server', uid?: string): { label: string[] } {
-    return {
-      label: [
-        uid ? `${LABEL_UID}=${uid}` : LABEL_UID,
-        `${LABEL_ROLE}=${role}`,
-        ...Object.entries(this.policy.extraLabels).map(([k, v]) => `${k}=${v}`),
-      ],
-    };
+  /** This agent's containers of a role (optionally of one server): listed by label, kept when owned (scope.ts). */
+  private async own(role: 'server' | 'install' = 'server', uid?: string): Promise<Docker.ContainerInfo[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: this.scope.filters(role, uid) } });
+    return list.filter((c) => this.scope.owns(c));
   }
 
   // ---- console ---------------------------------------------------------------------------------
@@ -385,10 +383,7 @@ export class DockerRuntime {
     return this.locked(uid, async () => {
       let dataDir = opts.dataDir;
       let removed = false;
-      const all = [
-        ...(await this.docker.listContainers({ all: true, filters: this.filters('server', uid) })),
-        ...(await this.docker.listContainers({ all: true, filters: this.filters('install', uid) })),
-      ];
+      const all = [...(await this.own('server', uid)), ...(await this.own('install', uid))];
       for (const c of all) dataDir ??= c.Labels?.[LABEL_DATA_DIR];
       // Refuse before touching anything, so a refused removal leaves the server as it was.
       if (opts.removeData && dataDir) await this.assertInsideDataRoot(dataDir);
@@ -445,7 +440,7 @@ export class DockerRuntime {
 
   /** Every server container of this agent, as observed now. */
   async list(): Promise<ObservedContainer[]> {
-    const list = await this.docker.listContainers({ all: true, filters: this.filters() });
+    const list = await this.own('server');
     const out: ObservedContainer[] = [];
     for (const c of list) {
       try {
@@ -474,7 +469,7 @@ export class DockerRuntime {
         }
       }
     }
-    const installs = await this.docker.listContainers({ all: true, filters: this.filters('install') });
+    const installs = await this.own('install');
     for (const c of installs) await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
     this.log.info('adopted containers', { count: observed.length, running: observed.filter((o) => o.state === 'running').length });
     return observed;
@@ -510,7 +505,7 @@ export class DockerRuntime {
         await writeFile(path.join(scriptDir, 'install.sh'), install.script.replace(/\r\n/g, '\n'), { mode: 0o755 });
         const createOpts = toInstallCreateOptions(spec, install, scriptDir, this.policy);
         // A leftover of a crashed agent would block the name.
-        const leftovers = await this.docker.listContainers({ all: true, filters: this.filters('install', spec.serverUid) });
+        const leftovers = await this.own('install', spec.serverUid);
         for (const c of leftovers) await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
         container = await this.docker.createContainer(createOpts);
         const stream = await container.attach({ stream: true, stdout: true, stderr: true, hijack: true });
@@ -570,8 +565,7 @@ export class DockerRuntime {
   // ---- helpers ---------------------------------------------------------------------------------
 
   private async findContainer(uid: string): Promise<Docker.ContainerInfo | undefined> {
-    const list = await this.docker.listContainers({ all: true, filters: this.filters('server', uid) });
-    return list[0];
+    return (await this.own('server', uid))[0];
   }
 
   private async containerId(uid: string): Promise<string> {

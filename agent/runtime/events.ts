@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import type Docker from 'dockerode';
 import type { Logger } from '../../lib/log.ts';
 import { LABEL_NAME, LABEL_NAMESPACE, LABEL_ROLE, LABEL_SPEC_HASH, LABEL_UID } from './spec.ts';
+import type { ContainerScope } from './scope.ts';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removed';
 
@@ -134,8 +135,10 @@ export interface EventsDocker {
 
 export interface EventWatcherOptions {
   docker: EventsDocker;
-  /** Extra label filters (`key=value`) scoping this agent's containers (e.g. node or test-run label). */
+  /** Extra label filters (`key=value`) scoping this agent's containers (e.g. a test-run label). */
   scopeLabels?: Record<string, string>;
+  /** The agent's container scope (node label, legacy containers by data dir); replaces scopeLabels. */
+  scope?: ContainerScope;
   log?: Logger;
   backoff?: { initialMs?: number; maxMs?: number };
   /** For tests: the random source of the jitter. */
@@ -179,7 +182,13 @@ export class EventWatcher extends EventEmitter<EventWatcherEvents> {
   }
 
   private labelFilters(): string[] {
+    if (this.opts.scope) return this.opts.scope.filters('server');
     return [LABEL_UID, `${LABEL_ROLE}=server`, ...Object.entries(this.opts.scopeLabels ?? {}).map(([k, v]) => `${k}=${v}`)];
+  }
+
+  /** Another agent's container on the same engine (scope.ts) is none of our business. */
+  private owns(labels: Record<string, string> | undefined): boolean {
+    return !this.opts.scope || this.opts.scope.owns({ Labels: labels });
   }
 
   /** Subscribes, then lists; resolves after the first snapshot. */
@@ -287,7 +296,7 @@ export class EventWatcher extends EventEmitter<EventWatcherEvents> {
     await Promise.all(
       list.map(async (c) => {
         const uid = c.Labels?.[LABEL_UID];
-        if (!uid) return;
+        if (!uid || !this.owns(c.Labels)) return;
         seen.add(uid);
         this.byId.set(c.Id, uid);
         await this.enqueue(uid, () => this.refresh(uid, c.Id, undefined));
@@ -312,6 +321,7 @@ export class EventWatcher extends EventEmitter<EventWatcherEvents> {
     const action = (ev.Action ?? ev.status ?? '').split(':')[0];
     if (!RELEVANT.has(action)) return;
     const id = ev.Actor?.ID ?? ev.id;
+    if (ev.Actor?.Attributes && !this.owns(ev.Actor.Attributes)) return;
     const uid = ev.Actor?.Attributes?.[LABEL_UID] ?? (id ? this.byId.get(id) : undefined);
     if (!id || !uid) return;
     this.byId.set(id, uid);

@@ -4,6 +4,7 @@ import { readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import type Docker from 'dockerode';
 import { GANTRY_VERSION } from '../../lib/version.ts';
+import type { ContainerScope } from './scope.ts';
 
 export interface CpuTimes {
   idle: number;
@@ -60,6 +61,8 @@ export interface HealthOptions {
   dataRoot?: string;
   /** Label filters (key=value) of this agent's containers. */
   scopeLabels?: Record<string, string>;
+  /** The agent's container scope (node label); replaces scopeLabels. */
+  scope?: ContainerScope;
 }
 
 export class HealthReporter {
@@ -88,10 +91,12 @@ export class HealthReporter {
     const [version, info, ours] = await Promise.all([
       this.opts.docker.version(),
       this.opts.docker.info() as Promise<Record<string, unknown>>,
-      this.opts.docker.listContainers({
-        all: true,
-        filters: { label: ['gantry.dev/server-uid', 'gantry.dev/role=server', ...Object.entries(this.opts.scopeLabels ?? {}).map(([k, v]) => `${k}=${v}`)] },
-      }),
+      this.opts.docker
+        .listContainers({
+          all: true,
+          filters: { label: this.opts.scope?.filters('server') ?? ['gantry.dev/server-uid', 'gantry.dev/role=server', ...Object.entries(this.opts.scopeLabels ?? {}).map(([k, v]) => `${k}=${v}`)] },
+        })
+        .then((list) => list.filter((c) => !this.opts.scope || this.opts.scope.owns(c))),
     ]);
     const prettyName = parseOsRelease(await readFile('/etc/os-release', 'utf8').catch(() => ''));
     return {

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { canonicalJson } from '../../lib/canonical-json.ts';
+import { LABEL_NODE } from './scope.ts';
 
 export type Protocol = 'TCP' | 'UDP';
 
@@ -80,8 +81,10 @@ export interface RuntimePolicy {
   defaultPidsLimit: number;
   tmpfsSizeMb: number;
   logDriver: { Type: string; Config: Record<string, string> };
-  /** Labels added to every container (e.g. a node or test-run label); also used to scope listing. */
+  /** Labels added to every container (e.g. a test-run label); also used to scope listing. */
   extraLabels: Record<string, string>;
+  /** This agent's GameNode: every container gets `gantry.dev/node=<it>` and only those are its own (scope.ts). */
+  nodeName?: string;
   /** Container names: `${namePrefix}-${namespace}-${name}-${uid8}`. */
   namePrefix: string;
 }
@@ -121,6 +124,7 @@ export const LABEL_STOP_TIMEOUT = 'gantry.dev/stop-timeout';
 export const LABEL_DATA_DIR = 'gantry.dev/data-dir';
 export const LABEL_DISK_MB = 'gantry.dev/disk-mb';
 export const LABEL_QUERY = 'gantry.dev/query';
+export { LABEL_NODE };
 
 const MiB = 1024 * 1024;
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 30;
@@ -216,6 +220,7 @@ function hostConfigBase(spec: ContainerSpec, policy: RuntimePolicy, dataPath: st
 function baseLabels(spec: ContainerSpec, policy: RuntimePolicy, role: 'server' | 'install'): Record<string, string> {
   return {
     ...policy.extraLabels,
+    ...(policy.nodeName ? { [LABEL_NODE]: policy.nodeName } : {}),
     [LABEL_UID]: spec.serverUid,
     [LABEL_NAME]: spec.name,
     [LABEL_NAMESPACE]: spec.namespace,

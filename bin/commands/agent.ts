@@ -75,6 +75,7 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     const a = new Agent({
       panel: cred.panel,
       credential: cred.credential,
+      nodeName: cred.nodeName,
       dataDir,
       docker: opts.docker,
       log,
@@ -106,6 +107,12 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
         log.warn(`node credential rejected: ${message}; enrolling again with the --token given`, { status });
         enrollAndStore({ dataDir, panel: cred.panel, token: opts.token!, signal: stop.signal }, log).then(
           (fresh) => {
+            if (fresh.nodeName !== cred.nodeName) {
+              // Its containers carry the node's name (agent/runtime/scope.ts): start again as the new node.
+              log.warn('enrolled again as another node; restarting the agent is needed', { from: cred.nodeName, to: fresh.nodeName });
+              stderr(`error: the new token enrolled this agent as node ${fresh.nodeName} (was ${cred.nodeName}); start the agent again`);
+              return resolve(1);
+            }
             cred = fresh;
             a.setCredential(fresh.credential);
           },
