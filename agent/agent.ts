@@ -8,7 +8,8 @@
 //   stop:  close the socket, stop sampling and watching, detach the consoles; containers keep running.
 //
 // Data layout under DATA_DIR: credential.json (bin/commands/agent.ts), servers/ (every server's data dir
-// must lie inside it: agent/rpc-handlers.ts resolveDataDir), work/ (install scripts staged for bind mounts).
+// must lie inside it: agent/rpc-handlers.ts resolveDataDir), work/ (install scripts staged for bind mounts),
+// backups/ (archives, restore outcomes), transfers/ (records of data received from other nodes).
 
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
@@ -30,6 +31,7 @@ import { createFileHandlers } from './files/handlers.ts';
 import type { ArchiveLimits } from './files/archive.ts';
 import { LABEL_DATA_DIR } from './runtime/spec.ts';
 import { recoverBackupState } from './backups/manager.ts';
+import { recoverTransferState } from './transfers/manager.ts';
 
 export type ConnectionTuning = Pick<
   ConnectionOptions,
@@ -183,6 +185,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     await mkdir(path.join(this.dataDir, 'work'), { recursive: true });
     // Before any request: undo or finish what a killed backup/restore left (partial archives, a swap).
     await recoverBackupState({ serversRoot: this.serversRoot, backupsRoot: path.join(this.dataDir, 'backups'), log: this.log.child({ component: 'agent.backups' }) });
+    await recoverTransferState({ serversRoot: this.serversRoot, transfersRoot: path.join(this.dataDir, 'transfers'), log: this.log.child({ component: 'agent.transfers' }) });
     await this.waitForDocker();
     if (this.stopped) return;
     const adopted = await this.runtime.adopt();

@@ -207,6 +207,12 @@ export interface RpcParams {
   /** Streams a finished backup archive (byte stream `streamId`, `window` = the sender's first credit);
    *  the archive is named by uids, never by path. */
   'backup.download': { serverUid: string; backupUid: string; streamId: number; window: number };
+  // Transfers between nodes (agent/transfers/): the controller relays the byte stream from the
+  // source's transfer.send to the target's transfer.receive, then commits (or aborts) on the target.
+  'transfer.send': TransferSendParams;
+  'transfer.receive': TransferReceiveParams;
+  'transfer.commit': TransferCommitParams;
+  'transfer.abort': TransferAbortParams;
   // Files (agent/files/): paths are relative to the server's data dir (`/` = its root). The agent finds
   // the data dir from the server's container; `dataDir` (as in ContainerSpec.dataDir, confined to the
   // node's servers root) is for servers without a container yet.
@@ -279,6 +285,41 @@ export interface RestoreRunResult {
   completedAt: string;
   entries: number;
 }
+// Transfers (agent/transfers/manager.ts). `transferId` names the staging dir and the record on the
+// target, so every call is idempotent per transfer.
+export interface TransferTarget {
+  uid: string;
+  transferId: string;
+  /** The server's data dir, as in ContainerSpec.dataDir. */
+  dataDir: string;
+}
+/** Streams the stopped server's data dir as an uncompressed tar on byte stream `streamId`
+ *  (`window` = the first credit); answers once the last byte went out. */
+export interface TransferSendParams extends TransferTarget {
+  streamId: number;
+  window: number;
+}
+export interface TransferSendResult {
+  /** sha256 of the tar stream as it was sent. */
+  sha256: string;
+  bytes: number;
+  entries: number;
+  /** Left out: symlinks pointing outside the data dir, sockets, FIFOs (first 20, and how many). */
+  skipped: string[];
+  skippedCount: number;
+}
+/** Receives byte stream `streamId` into a staging dir beside the data dir (credit granted when ready). */
+export type TransferReceiveParams = TransferTarget & { streamId: number };
+export interface TransferReceiveResult {
+  /** sha256 of the tar stream as it arrived. */
+  sha256: string;
+  bytes: number;
+  entries: number;
+}
+/** Swaps the staged tree in when `sha256` (the source's) matches what arrived. */
+export type TransferCommitParams = TransferTarget & { sha256: string };
+export type TransferAbortParams = TransferTarget;
+
 export interface RpcResults {
   ensureImage: { pulled: boolean };
   ensureDataDir: { created: boolean };
@@ -297,6 +338,10 @@ export interface RpcResults {
   'backup.delete': { deleted: boolean };
   'restore.run': RestoreRunResult;
   'backup.download': { size: number };
+  'transfer.send': TransferSendResult;
+  'transfer.receive': TransferReceiveResult;
+  'transfer.commit': { committedAt: string };
+  'transfer.abort': { removedStaging: boolean; removedData: boolean };
   'files.list': { path: string; entries: FileEntry[]; truncated: boolean };
   'files.stat': FileEntry;
   'files.read': { content: string; size: number };
@@ -316,6 +361,7 @@ export type RpcMethod = keyof RpcParams;
 export const RPC_METHODS: readonly RpcMethod[] = [
   'ensureImage', 'ensureDataDir', 'create', 'start', 'stop', 'kill', 'restart', 'remove', 'sendCommand', 'install', 'inspect', 'list', 'consoleHistory',
   'backup.create', 'backup.delete', 'restore.run', 'backup.download',
+  'transfer.send', 'transfer.receive', 'transfer.commit', 'transfer.abort',
   'files.list', 'files.stat', 'files.read', 'files.write', 'files.create', 'files.delete', 'files.rename', 'files.copy', 'files.chmod',
   'files.compress', 'files.decompress', 'files.download', 'files.upload',
 ];
@@ -383,6 +429,10 @@ const PARAM_SCHEMAS: Record<RpcMethod, object> = {
     { serverUid: fileUid, backupUid: fileUid, streamId, window: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 } },
     ['serverUid', 'backupUid', 'streamId', 'window'],
   ),
+  'transfer.send': obj({ uid: fileUid, transferId: fileUid, dataDir, streamId, window: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 } }, ['uid', 'transferId', 'dataDir', 'streamId', 'window']),
+  'transfer.receive': obj({ uid: fileUid, transferId: fileUid, dataDir, streamId }, ['uid', 'transferId', 'dataDir', 'streamId']),
+  'transfer.commit': obj({ uid: fileUid, transferId: fileUid, dataDir, sha256: { type: 'string', pattern: '^[a-f0-9]{64}$' } }, ['uid', 'transferId', 'dataDir', 'sha256']),
+  'transfer.abort': obj({ uid: fileUid, transferId: fileUid, dataDir }, ['uid', 'transferId', 'dataDir']),
   'files.list': files({ path: filePath }, ['path']),
   'files.stat': files({ path: filePath }, ['path']),
   'files.read': files({ path: filePath, maxBytes: { type: 'integer', minimum: 1, maximum: 2 * 1024 * 1024 } }, ['path']),

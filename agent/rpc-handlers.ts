@@ -1,9 +1,10 @@
 // RPC dispatch: a controller `request` → checkRequest → the DockerRuntime → a `response` with the same id.
 //
 // Ordering: requests run concurrently, except that the state-changing requests of one server (ensureDataDir,
-// create, start, stop, restart, remove, sendCommand, install, restore.run) run one after another in arrival
-// order (a per-uid queue: a start sent during a restore waits for it). backup.create is not queued: a
-// backup of a running server must not hold its start/stop back. Three requests skip that queue on
+// create, start, stop, restart, remove, sendCommand, install, restore.run, transfer.commit, transfer.abort)
+// run one after another in arrival order (a per-uid queue: a start sent during a restore waits for it).
+// backup.create and transfer.send/receive are not queued: they only read the data dir (or write beside
+// it), and a long stream must not hold the server's other requests back. Three requests skip that queue on
 // purpose: `kill` (the escape hatch of a hanging graceful stop must not wait behind it), and the
 // read-only `inspect` and `consoleHistory`.
 // A request that waited in the queue past its `timeoutMs` is answered `timeout` without running: its
@@ -20,6 +21,7 @@ import { checkRequest, type FileRpcMethod, type ConsoleLine, type RequestMessage
 import type { DockerRuntime, PullProgress } from './runtime/docker-runtime.ts';
 import type { ContainerSpec } from './runtime/spec.ts';
 import { BackupManager } from './backups/manager.ts';
+import { TransferManager } from './transfers/manager.ts';
 import type { ByteStreams } from '../lib/byte-streams.ts';
 
 export class RpcError extends Error {
@@ -40,8 +42,8 @@ const CODE_BY_ERROR_NAME: Record<string, string> = {
 /** A thrown value → the response's error body. */
 export function errorBody(err: unknown): RpcErrorBody {
   if (err instanceof RpcError) return { code: err.code, message: err.message };
-  // agent/backups/ errors carry their own code (checksum_mismatch, conflict, not_found, …).
-  if ((err as Error)?.name === 'BackupJobError') return { code: (err as { code: string }).code, message: (err as Error).message };
+  // agent/backups/ and agent/transfers/ errors carry their own code (checksum_mismatch, conflict, not_found, no_space, …).
+  if ((err as Error)?.name === 'BackupJobError' || (err as Error)?.name === 'TransferError') return { code: (err as { code: string }).code, message: (err as Error).message };
   // agent/files/ refusals (path_escape, symlink_escape, too_large, …) and byte-stream errors carry theirs too.
   if ((err as Error)?.name === 'FileError' || (err as Error)?.name === 'StreamError') return { code: (err as { code: string }).code, message: (err as Error).message };
   const name = (err as Error)?.name;
@@ -53,7 +55,7 @@ export type RpcHandler<M extends RpcMethod> = (params: RpcParams[M], req: Reques
 export type RpcHandlers = { [M in RpcMethod]: RpcHandler<M> };
 
 /** Methods serialised per server uid. */
-const QUEUED: ReadonlySet<RpcMethod> = new Set(['ensureDataDir', 'create', 'start', 'stop', 'restart', 'remove', 'sendCommand', 'install', 'restore.run']);
+const QUEUED: ReadonlySet<RpcMethod> = new Set(['ensureDataDir', 'create', 'start', 'stop', 'restart', 'remove', 'sendCommand', 'install', 'restore.run', 'transfer.commit', 'transfer.abort']);
 
 /** The server uid a request is about (undefined: not server-bound). */
 export function requestUid(req: RequestMessage): string | undefined {
@@ -193,8 +195,10 @@ export interface RuntimeHandlersOptions {
   onInstall?: (uid: string, running: boolean) => void;
   /** Where backup archives live (default: DATA_DIR/backups, beside serversRoot). */
   backupsRoot?: string;
-  /** Byte streams to the controller (backup.download); without them that method is refused. */
+  /** Byte streams to the controller (backup.download, transfer.send/receive); without them those are refused. */
   streams?: ByteStreams;
+  /** Where transfer records live (default: DATA_DIR/transfers, beside serversRoot). */
+  transfersRoot?: string;
 }
 
 const toWire = (l: { stream: ConsoleLine['stream']; line: string; time: number }): ConsoleLine => ({ stream: l.stream, line: l.line, ts: l.time });
@@ -218,13 +222,28 @@ export function createRuntimeHandlers(o: RuntimeHandlersOptions): Omit<RpcHandle
     return { ...spec, dataDir };
   };
   const ensureMkdirRoot = () => mkdir(o.serversRoot, { recursive: true });
+  const isRunning = async (uid: string) => ['running', 'restarting', 'paused'].includes((await runtime.inspect(uid))?.state ?? '');
   const backups = new BackupManager({
     serversRoot: o.serversRoot,
     backupsRoot: o.backupsRoot ?? path.join(path.dirname(path.resolve(o.serversRoot)), 'backups'),
     resolveDataDir: (d) => resolveDataDir(o.serversRoot, d),
-    isRunning: async (uid) => ['running', 'restarting', 'paused'].includes((await runtime.inspect(uid))?.state ?? ''),
+    isRunning,
     log: log.child({ component: 'agent.backups' }),
   });
+  const transfers = o.streams
+    ? new TransferManager({
+        serversRoot: o.serversRoot,
+        transfersRoot: o.transfersRoot ?? path.join(path.dirname(path.resolve(o.serversRoot)), 'transfers'),
+        resolveDataDir: (d) => resolveDataDir(o.serversRoot, d),
+        isRunning,
+        streams: o.streams,
+        log: log.child({ component: 'agent.transfers' }),
+      })
+    : undefined;
+  const transfer = (): TransferManager => {
+    if (!transfers) throw new RpcError('unknown_method', 'transfers: this agent has no byte streams');
+    return transfers;
+  };
 
   return {
     ensureImage: async ({ image }) => runtime.ensureImage(image, progressLogger(image)),
@@ -291,6 +310,10 @@ export function createRuntimeHandlers(o: RuntimeHandlersOptions): Omit<RpcHandle
     'backup.create': (p) => backups.createBackup(p),
     'backup.delete': ({ uid, backupUid }) => backups.deleteBackup(backupUid, uid),
     'restore.run': (p) => backups.runRestore(p),
+    'transfer.send': (p) => transfer().send(p),
+    'transfer.receive': (p) => transfer().receive(p),
+    'transfer.commit': (p) => transfer().commit(p),
+    'transfer.abort': (p) => transfer().abort(p),
     'backup.download': async ({ serverUid, backupUid, streamId, window }) => {
       if (!o.streams) throw new RpcError('unknown_method', 'backup.download: this agent has no byte streams');
       // archivePath checks both uids (no separators, no dots); only finished archives have this name.

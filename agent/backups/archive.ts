@@ -1,5 +1,7 @@
 // Writing and reading backup archives (gzip'd tar, node-tar 7), streamed: nothing is held in memory
 // beyond the stream buffers, and the archive's sha256 and size are computed on the bytes as they pass.
+// The pack of a data dir and the strict extract are shared with transfers between nodes
+// (agent/transfers/), which stream the same tar uncompressed.
 //
 // Writing goes to a `.partial` file the caller renames into place, so a crash never leaves a
 // truncated archive under the final name. Reading verifies the sha256 of the compressed bytes while it
@@ -21,16 +23,9 @@ export class ChecksumMismatchError extends Error {
   }
 }
 
-export interface ArchiveStats {
+export interface ArchiveStats extends PackStats {
   sizeBytes: number;
   sha256: string;
-  /** Entries written (files, directories, symlinks; the data directory itself counts as one). */
-  entries: number;
-  /** Paths left out on purpose (symlinks pointing outside the data directory), first 20. */
-  skipped: string[];
-  skippedCount: number;
-  /** Problems node-tar reported and worked around (a file vanished while it was read…), first 20. */
-  warnings: string[];
 }
 
 export interface StreamOptions {
@@ -44,7 +39,7 @@ export interface StreamOptions {
 }
 
 /** Counts and hashes the bytes passing through. */
-class Meter extends Transform {
+export class Meter extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
@@ -72,7 +67,7 @@ class Slow extends Transform {
   }
 }
 
-const slowStages = (o: StreamOptions) => (o.slowMs && o.slowMs > 0 ? [new Slow(o.slowMs, o.slowChunkBytes ?? 64 * 1024)] : []);
+export const slowStages = (o: StreamOptions) => (o.slowMs && o.slowMs > 0 ? [new Slow(o.slowMs, o.slowChunkBytes ?? 64 * 1024)] : []);
 
 /**
  * node-tar stores a second path to an inode as a hard-link entry. Restores refuse hard links (their
@@ -80,18 +75,31 @@ const slowStages = (o: StreamOptions) => (o.slowMs && o.slowMs > 0 ? [new Slow(o
  */
 const NO_HARD_LINKS = { get: () => undefined, set() {} } as unknown as Map<`${number}:${number}`, string>;
 
+/** What a pack of a data dir put in and left out, filled in as the pack runs. */
+export interface PackStats {
+  /** Entries written (files, directories, symlinks; the data directory itself counts as one). */
+  entries: number;
+  /** Paths left out on purpose (symlinks pointing outside the data directory, sockets, FIFOs), first 20. */
+  skipped: string[];
+  skippedCount: number;
+  /** Problems node-tar reported and worked around (a file vanished while it was read…), first 20. */
+  warnings: string[];
+}
+
 /**
- * Archives `dataDir` (its contents as `./…`, the directory itself as `./` so its mode and owner come
- * back on restore) into `dest`, which must not exist; it is created 0600 and fsynced before this
- * resolves. Ignore patterns: agent/backups/ignore.ts. Symlinks are stored as links; those pointing
- * outside the data directory are left out (a restore would refuse them) and listed in `skipped`.
+ * An uncompressed tar of `dataDir`: its contents as `./…`, the directory itself as `./` (so its mode
+ * and owner come back), owners and modes kept, every file in full (no hard-link entries). Symlinks are
+ * stored as links; those pointing outside the data directory, sockets, FIFOs and devices are left out
+ * (an extract refuses them) and counted in `stats`. Ignore patterns: ignore.ts. Backups gzip this
+ * stream; transfers send it as it is.
  */
-export async function writeBackupArchive(dataDir: string, dest: string, opts: StreamOptions & { ignore?: readonly string[] } = {}): Promise<ArchiveStats> {
+export function packDataDir(dataDir: string, opts: { ignore?: readonly string[] } = {}): { stream: Readable; stats: PackStats } {
   const ignored = compileIgnore(opts.ignore);
-  const skipped: string[] = [];
-  let skippedCount = 0;
-  const warnings: string[] = [];
-  let entries = 0;
+  const stats: PackStats = { entries: 0, skipped: [], skippedCount: 0, warnings: [] };
+  const skip = (rel: string) => {
+    stats.skippedCount++;
+    if (stats.skipped.length < 20) stats.skipped.push(rel);
+  };
   const filter = (p: string, st: Stats | tar.ReadEntry): boolean => {
     const stat = st as Stats;
     const rel = normaliseEntryPath(p);
@@ -104,32 +112,39 @@ export async function writeBackupArchive(dataDir: string, dest: string, opts: St
         return false; // vanished since it was listed
       }
       if (!symlinkStaysInside(rel, target)) {
-        skippedCount++;
-        if (skipped.length < 20) skipped.push(rel);
+        skip(rel);
         return false;
       }
     } else if (!stat.isFile() && !stat.isDirectory()) {
-      // Sockets, FIFOs, devices: not data, and a restore refuses them.
-      skippedCount++;
-      if (skipped.length < 20) skipped.push(rel);
+      // Sockets, FIFOs, devices: not data, and an extract refuses them.
+      skip(rel);
       return false;
     }
-    entries++;
+    stats.entries++;
     return true;
   };
-  const pack = tar.c(
+  const stream = tar.c(
     {
       cwd: dataDir,
-      portable: false, // keep owners: a restore must give the game its files back as they were
+      portable: false, // keep owners: the game gets its files back as they were
       follow: false,
       linkCache: NO_HARD_LINKS,
       filter,
       onwarn: (code: string, message: string) => {
-        if (warnings.length < 20) warnings.push(`${code}: ${message}`);
+        if (stats.warnings.length < 20) stats.warnings.push(`${code}: ${message}`);
       },
     },
     ['.'],
   ) as unknown as Readable;
+  return { stream, stats };
+}
+
+/**
+ * Archives `dataDir` (packDataDir) into `dest`, gzip'd, which must not exist; it is created 0600 and
+ * fsynced before this resolves.
+ */
+export async function writeBackupArchive(dataDir: string, dest: string, opts: StreamOptions & { ignore?: readonly string[] } = {}): Promise<ArchiveStats> {
+  const { stream: pack, stats } = packDataDir(dataDir, { ignore: opts.ignore });
   const meter = new Meter();
   // Compressed in 1 MiB blocks on every core (the libuv thread pool), beside the main thread that
   // reads and packs the files; node-tar's own gzip option compresses synchronously on the main thread.
@@ -140,7 +155,7 @@ export async function writeBackupArchive(dataDir: string, dest: string, opts: St
   } finally {
     await fh.close();
   }
-  return { sizeBytes: meter.bytes, sha256: meter.hash.digest('hex'), entries, skipped, skippedCount, warnings };
+  return { sizeBytes: meter.bytes, sha256: meter.hash.digest('hex'), ...stats };
 }
 
 /**
@@ -149,7 +164,7 @@ export async function writeBackupArchive(dataDir: string, dest: string, opts: St
  * so its count never drops). Unpack keeps the count in a private symbol ('pending'); with another
  * node-tar that lacks it, waits a fixed moment instead.
  */
-async function quiesce(unpack: object, stableMs = 150, maxMs = 5000): Promise<void> {
+export async function quiesce(unpack: object, stableMs = 150, maxMs = 5000): Promise<void> {
   const sym = Object.getOwnPropertySymbols(unpack).find((s) => s.description === 'pending');
   if (!sym) {
     await new Promise((r) => setTimeout(r, stableMs));
@@ -180,18 +195,18 @@ export async function hashFile(file: string, signal?: AbortSignal): Promise<{ sh
 }
 
 /**
- * Extracts `archive` into `destDir` (an existing, normally empty directory the caller owns), refusing
- * unsafe entries (strict-entry-filter.ts) and checking the archive's sha256 against `expectedSha256`.
- * On any failure the caller must discard `destDir`: it may hold part of the archive. Owners are kept
- * when running as root, modes always (no umask applied), mtimes always.
+ * A node-tar extract into `destDir` that refuses the whole archive at its first unsafe entry
+ * (strict-entry-filter.ts): `unsafe()` then holds the reason and the stream fails. Owners are kept
+ * when running as root, modes always (no umask applied), mtimes always; files are replaced, never
+ * written through (hard-linked trees stay untouched).
  */
-export async function extractBackupArchive(archive: string, destDir: string, expectedSha256: string, opts: StreamOptions = {}): Promise<{ entries: number }> {
+export function strictUnpack(destDir: string): { unpack: tar.Unpack; entries: () => number; unsafe: () => UnsafeArchiveEntryError | undefined } {
   let entries = 0;
   let unsafe: UnsafeArchiveEntryError | undefined;
   const unpack = tar.x({
     cwd: destDir,
-    strict: true, // node-tar's "skip with a warning" becomes an error: no silently partial restore
-    unlink: true, // replace files instead of writing through them (hard-linked trees stay untouched)
+    strict: true, // node-tar's "skip with a warning" becomes an error: no silently partial extract
+    unlink: true,
     chmod: true,
     processUmask: 0,
     preserveOwner: typeof process.getuid === 'function' && process.getuid() === 0,
@@ -199,7 +214,7 @@ export async function extractBackupArchive(archive: string, destDir: string, exp
       const e = entry as tar.ReadEntry;
       const reason = unsafeEntryReason({ path: p, type: e.type, linkpath: e.linkpath });
       if (reason) {
-        unsafe ??= new UnsafeArchiveEntryError(`refusing to restore: ${reason}`);
+        unsafe ??= new UnsafeArchiveEntryError(`refusing the archive: ${reason}`);
         unpack.abort(unsafe);
         return false;
       }
@@ -207,6 +222,16 @@ export async function extractBackupArchive(archive: string, destDir: string, exp
       return true;
     },
   }) as unknown as tar.Unpack;
+  return { unpack, entries: () => entries, unsafe: () => unsafe };
+}
+
+/**
+ * Extracts `archive` into `destDir` (an existing, normally empty directory the caller owns), refusing
+ * unsafe entries (strictUnpack) and checking the archive's sha256 against `expectedSha256`.
+ * On any failure the caller must discard `destDir`: it may hold part of the archive.
+ */
+export async function extractBackupArchive(archive: string, destDir: string, expectedSha256: string, opts: StreamOptions = {}): Promise<{ entries: number }> {
+  const { unpack, entries, unsafe } = strictUnpack(destDir);
   const meter = new Meter();
   try {
     // One pass: the sha256 is taken on the compressed bytes as they are read, and the members are
@@ -216,15 +241,15 @@ export async function extractBackupArchive(archive: string, destDir: string, exp
     // The pipeline rejects at the first error while node-tar may still have file operations in
     // flight; the caller removes destDir next, which must not race a late mkdir or write.
     await quiesce(unpack);
-    if (unsafe) throw unsafe;
+    if (unsafe()) throw unsafe();
     if (opts.signal?.aborted) throw err;
     // A damaged archive usually breaks gzip or tar before the end: say "checksum" when that is the cause.
     const { sha256 } = await hashFile(archive).catch(() => ({ sha256: '' }));
     if (sha256 && sha256 !== expectedSha256) throw new ChecksumMismatchError(archive, expectedSha256, sha256);
     throw err;
   }
-  if (unsafe) throw unsafe;
+  if (unsafe()) throw unsafe();
   const actual = meter.hash.digest('hex');
   if (actual !== expectedSha256) throw new ChecksumMismatchError(archive, expectedSha256, actual);
-  return { entries };
+  return { entries: entries() };
 }

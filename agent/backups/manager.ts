@@ -15,15 +15,15 @@
 // Jobs are idempotent by resource uid: a second call for a running job joins it, one for a finished
 // backup returns the recorded result. `attach: true` never starts work — it is how a controller that
 // restarted learns whether the agent is still on it (an agent that was killed is not: not_found).
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, lchown, link, lstat, lutimes, mkdir, open, readFile, readdir, readlink, rename, rm, rmdir, stat, symlink, utimes } from 'node:fs/promises';
+import { chown, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, stat, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import type { BackupCreateParams, BackupCreateResult, RestoreRunParams, RestoreRunResult } from '../protocol.ts';
 import { ChecksumMismatchError, extractBackupArchive, writeBackupArchive } from './archive.ts';
 import { IgnorePatternError } from './ignore.ts';
 import { UnsafeArchiveEntryError } from './strict-entry-filter.ts';
+import { fsyncDir, readJson, safeUid, writeJsonAtomic } from './durable.ts';
 
 /** An error with an RPC code (the dispatcher's errorBody reads `code` from RpcError only, so the
  *  handlers translate these; see createBackupHandlers). */
@@ -37,6 +37,11 @@ export class BackupJobError extends Error {
 /** Env knob for tests: ms of delay per 64 KiB of archive written or read (0/unset: none). */
 export const SLOW_ENV = 'GANTRY_TEST_BACKUP_SLOW_MS';
 
+function checkUid(what: string, v: string): string {
+  if (!safeUid(v)) throw new BackupJobError('invalid_params', `${what} "${v}" is not a valid uid`);
+  return v;
+}
+
 export interface BackupManagerOptions {
   serversRoot: string;
   backupsRoot: string;
@@ -48,44 +53,6 @@ export interface BackupManagerOptions {
   /** Test-only slow-down (ms per 64 KiB); default from GANTRY_TEST_BACKUP_SLOW_MS. */
   slowMs?: number;
 }
-
-const SAFE_UID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-function checkUid(what: string, v: string): string {
-  if (!SAFE_UID.test(v) || v.length > 128) throw new BackupJobError('invalid_params', `${what} "${v}" is not a valid uid`);
-  return v;
-}
-
-async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(value));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r').catch(() => undefined);
-  if (!fh) return;
-  try {
-    await fh.sync();
-  } catch {
-    // some file systems refuse fsync on a directory; the rename is still atomic
-  } finally {
-    await fh.close();
-  }
-}
-
-const readJson = async <T>(file: string): Promise<T | undefined> => {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-};
 
 interface RestoreRecord {
   phase: 'completed' | 'failed';

@@ -3,8 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Backup, BackupStatus, GameServer } from '../../crds/types.ts';
 import type { BackupCreateResult } from '../../agent/protocol.ts';
-import { BACKUP_FINALIZER, planBackup, relevantNode, type BackupPlanInput, type NodeView } from '../../controller/reconcilers/backup/plan.ts';
-import { JobTracker } from '../../controller/reconcilers/backup/jobs.ts';
+import { BACKUP_FINALIZER, planBackup, relevantNode, type BackupPlanInput } from '../../controller/reconcilers/backup/plan.ts';
+import { JobTracker } from '../../controller/reconcilers/shared/jobs.ts';
+import type { NodeView } from '../../controller/reconcilers/shared/reconcile.ts';
 import { compileIgnore, IgnorePatternError } from '../../agent/backups/ignore.ts';
 import { unsafeEntryReason } from '../../agent/backups/strict-entry-filter.ts';
 

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { HealthReport } from '../../agent/runtime/health.ts';
 import type { Condition, GameNode, GameNodeStatus, GameServer } from '../../crds/types.ts';
-import { planNode, setCondition, type HubNodeState, type PlanNodeInput } from '../../controller/reconcilers/gamenode/plan.ts';
+import { planNode, type HubNodeState, type PlanNodeInput } from '../../controller/reconcilers/gamenode/plan.ts';
+import { setCondition } from '../../controller/reconcilers/shared/conditions.ts';
 import { boundServer, deepFreeze, node, server, template } from './scheduling-fixtures.ts';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backup, GameServer, Restore, RestoreStatus } from '../../crds/types.ts';
 import { planRestore, relevantRestoreNode, type RestorePlanInput } from '../../controller/reconcilers/restore/plan.ts';
-import type { NodeView } from '../../controller/reconcilers/backup/plan.ts';
+import type { NodeView } from '../../controller/reconcilers/shared/reconcile.ts';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const SHA = 'd'.repeat(64);

@@ -25,27 +25,11 @@
 import type { Backup, BackupStatus, GameServer } from '../../../crds/types.ts';
 import { parseDuration } from '../../../crds/duration.ts';
 import type { BackupCreateParams, BackupCreateResult } from '../../../agent/protocol.ts';
-import type { JobObserved } from './jobs.ts';
+import type { JobObserved } from '../shared/jobs.ts';
+import type { NodeView, PlanEvent, StatusPatch } from '../shared/reconcile.ts';
 import { dataDirOf, dataNode, isAdmitted } from '../../../crds/placement.ts';
 
 export const BACKUP_FINALIZER = 'gantry.dev/backup-archive';
-
-/** Status fields to set; null deletes (merge patch). */
-export type StatusPatch<S> = { [K in keyof S]?: S[K] | null };
-
-export interface PlanEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-}
-
-export interface NodeView {
-  name: string;
-  /** A GameNode of that name exists. */
-  exists: boolean;
-  /** Its agent is connected (RPCs can be sent). */
-  connected: boolean;
-}
 
 export interface BackupPlanInput {
   backup: Backup;

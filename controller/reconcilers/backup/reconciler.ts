@@ -1,6 +1,6 @@
 // The thin executor around the Backup plan: gathers the inputs (the Backup, its GameServer, the node's
 // connection, the job this process runs), writes the status patch, then runs the actions. The archive
-// itself is made by the agent (`backup.create`), as a job outside the reconcile (jobs.ts) so a long
+// itself is made by the agent (`backup.create`), as a job outside the reconcile (../shared/jobs.ts) so a long
 // backup holds no worker; its end enqueues the Backup again.
 import type { Backup, GameNode, GameServer } from '../../../crds/types.ts';
 import type { BackupCreateResult } from '../../../agent/protocol.ts';
@@ -11,8 +11,9 @@ import type { EventRecorder } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { JobTracker } from './jobs.ts';
-import { BACKUP_FINALIZER, planBackup, relevantNode, type BackupAction, type NodeView, type PlanEvent } from './plan.ts';
+import { JobTracker } from '../shared/jobs.ts';
+import { nodeView, recordPlanEvents, requeueOnNodeChange, updateFinalizers, writePlannedStatus, type PlanEvent } from '../shared/reconcile.ts';
+import { BACKUP_FINALIZER, planBackup, relevantNode, type BackupAction } from './plan.ts';
 
 export const BY_SERVER = 'byServer';
 /** A backup of a large data dir over a slow disk: generous, the agent bounds nothing by it. */
@@ -30,62 +31,6 @@ export interface BackupControllerDeps {
 /** `namespace/serverRef`: Backups and Restores are indexed by the server they name. */
 export const serverRefKey = (obj: { metadata: { namespace?: string }; spec?: { serverRef?: string } }) =>
   obj.spec?.serverRef ? objectKey(obj.metadata.namespace, obj.spec.serverRef) : undefined;
-
-export function nodeView(hub: AgentHub, nodes: { getByName(ns: undefined, name: string): GameNode | undefined }, name: string | undefined): NodeView | undefined {
-  if (!name) return undefined;
-  return { name, exists: !!nodes.getByName(undefined, name), connected: hub.isConnected(name) };
-}
-
-type Planned = { metadata: { namespace?: string; name: string; uid?: string; resourceVersion?: string } };
-
-/** Writes a plan's status patch (if any) at the version planned from; false when that version is stale (plan again). */
-export async function writePlannedStatus(store: ResourceStore, kind: string, obj: Planned, status: Record<string, unknown>): Promise<boolean> {
-  if (Object.keys(status).length === 0) return true;
-  try {
-    await store.patchStatus(kind, obj.metadata.namespace, obj.metadata.name, status, { resourceVersion: obj.metadata.resourceVersion });
-    return true;
-  } catch (err) {
-    // A stale cache: plan again from the newer object (the job outcome stays in the tracker).
-    if (isStoreError(err, 'Conflict') || isStoreError(err, 'NotFound')) return false;
-    throw err;
-  }
-}
-
-/** Records a plan's events on the object; a failed record is logged, never fails the reconcile. */
-export async function recordPlanEvents(events: EventRecorder, log: Logger, kind: string, obj: Planned, planned: readonly PlanEvent[]): Promise<void> {
-  for (const e of planned) {
-    await events.record({ kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid }, e.type, e.reason, e.message).catch((err) => log.warn('event not recorded', { err }));
-  }
-}
-
-/** A node (dis)connecting can unblock or fail the unfinished objects: reconcile them again. */
-export function requeueOnNodeChange<T extends Planned>(hub: AgentHub, controller: Controller<T>, unfinished: () => T[]): void {
-  hub.on('nodeConnected', () => unfinished().forEach((o) => controller.enqueue(keyOf(o))));
-  hub.on('nodeDisconnected', () => unfinished().forEach((o) => controller.enqueue(keyOf(o))));
-}
-
-export async function updateFinalizers(store: ResourceStore, kind: string, obj: { metadata: { namespace?: string; name: string } }, finalizer: string, add: boolean): Promise<void> {
-  const { namespace, name } = obj.metadata;
-  for (let attempt = 0; ; attempt++) {
-    let current;
-    try {
-      current = await store.get(kind, namespace, name);
-    } catch (err) {
-      if (isStoreError(err, 'NotFound')) return;
-      throw err;
-    }
-    const list = current.metadata.finalizers ?? [];
-    const next = add ? [...new Set([...list, finalizer])] : list.filter((f) => f !== finalizer);
-    if (next.length === list.length) return;
-    try {
-      await store.patch(kind, namespace, name, { metadata: { finalizers: next } }, { resourceVersion: current.metadata.resourceVersion });
-      return;
-    } catch (err) {
-      if (isStoreError(err, 'NotFound')) return;
-      if (!isStoreError(err, 'Conflict') || attempt >= 4) throw err;
-    }
-  }
-}
 
 export function addBackupController(mgr: Manager, deps: BackupControllerDeps): Controller<Backup> {
   const { store, hub, log } = deps;

@@ -32,6 +32,7 @@ import type { Condition, GameNode, GameNodeStatus, GameServer, NodeCapacity } fr
 import { hostPortsOf, portId } from '../../scheduling/ports.ts';
 import { allocatedOn, DIMENSIONS, nodeAllocatable, serverKey, type TemplateSource } from '../../scheduling/resources.ts';
 import { currentNode, isOnNode } from '../../../crds/placement.ts';
+import { findCondition, setCondition } from '../shared/conditions.ts';
 
 /** The hub's view of the node (a NodeObserved fits; pass `{connected: false}` when the hub has none). */
 export interface HubNodeState {
@@ -109,18 +110,6 @@ function liveness(node: GameNode, hub: HubNodeState | undefined, now: number, ti
   return { online: true, reason: 'AgentReady', message: 'the agent is connected and sending heartbeats', requeueAfterMs: deadline - now + 1 };
 }
 
-/** Sets a condition in a copy of the list; lastTransitionTime moves only when the status changes. */
-export function setCondition(list: readonly Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: number): Condition[] {
-  const out = [...(list ?? [])];
-  const i = out.findIndex((c) => c.type === next.type);
-  const prev = i >= 0 ? out[i] : undefined;
-  const c: Condition = { ...next, lastTransitionTime: prev && prev.status === next.status && prev.lastTransitionTime ? prev.lastTransitionTime : rfc3339(now) };
-  if (i >= 0) out[i] = c;
-  else out.push(c);
-  return out;
-}
-
-const findCondition = (list: readonly Condition[] | undefined, type: string) => list?.find((c) => c.type === type);
 
 /** Deep equality of JSON values (key order ignored). */
 function same(a: unknown, b: unknown): boolean {

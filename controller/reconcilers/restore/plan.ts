@@ -19,8 +19,8 @@
 //   completed, failed                                                  | terminal: nothing
 import type { Backup, GameServer, Restore, RestoreStatus } from '../../../crds/types.ts';
 import type { RestoreRunParams, RestoreRunResult } from '../../../agent/protocol.ts';
-import type { JobObserved } from '../backup/jobs.ts';
-import type { NodeView, PlanEvent, StatusPatch } from '../backup/plan.ts';
+import type { JobObserved } from '../shared/jobs.ts';
+import type { NodeView, PlanEvent, StatusPatch } from '../shared/reconcile.ts';
 import { dataDirOf, dataNode } from '../../../crds/placement.ts';
 import { archiveServerUid } from '../../../crds/backups.ts';
 

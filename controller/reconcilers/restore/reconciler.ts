@@ -1,6 +1,6 @@
 // The thin executor around the Restore plan (see plan.ts for the rules): gathers the Restore, its
 // GameServer and Backup and the node's connection, writes the status patch, starts the agent's
-// `restore.run` as a job outside the reconcile (../backup/jobs.ts) and records events.
+// `restore.run` as a job outside the reconcile (../shared/jobs.ts) and records events.
 import type { Backup, GameNode, GameServer, Restore } from '../../../crds/types.ts';
 import type { RestoreRunResult } from '../../../agent/protocol.ts';
 import type { Controller, Manager } from '../../runtime/controller.ts';
@@ -9,8 +9,9 @@ import type { AgentHub } from '../../hub/agent-hub.ts';
 import type { EventRecorder } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { JobTracker } from '../backup/jobs.ts';
-import { nodeView, recordPlanEvents, requeueOnNodeChange, serverRefKey, writePlannedStatus } from '../backup/reconciler.ts';
+import { JobTracker } from '../shared/jobs.ts';
+import { nodeView, recordPlanEvents, requeueOnNodeChange, writePlannedStatus } from '../shared/reconcile.ts';
+import { serverRefKey } from '../backup/reconciler.ts';
 import { planRestore, relevantRestoreNode } from './plan.ts';
 
 const BY_SERVER = 'byServer';

@@ -11,7 +11,7 @@ import type { EventRecorder } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
 import { applyAssumed, placementOf, schedule, type Placement } from '../../scheduling/scheduler.ts';
-import { setCondition } from '../gamenode/plan.ts';
+import { setCondition } from '../shared/conditions.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { boundNode, isAdmitted } from '../../../crds/placement.ts';
 
