@@ -185,7 +185,7 @@ export interface GameServerSpec {
 
 export interface GameServerStatus {
   phase?: GameServerPhase;
-  /** Scheduled, Installed, Ready, NodeReachable. */
+  /** Scheduled, Installed, Ready, NodeReachable, UpToDate; Transferred (the transfer controller's). */
   conditions?: Condition[];
   observedGeneration?: number;
   nodeName?: string;
@@ -206,6 +206,22 @@ export interface GameServerStatus {
   /** Players online from the agent's query (templates with `query`), while running. */
   players?: PlayerCount;
   specHash?: string;
+  /** The transfer between nodes under way (the transfer controller's). */
+  transfer?: TransferStatus;
+  message?: string;
+}
+
+export type TransferPhase = 'Streaming' | 'CleaningSource' | 'CleaningTarget';
+
+export interface TransferStatus {
+  id: string;
+  from: string;
+  to: string;
+  phase: TransferPhase;
+  startedAt?: DateTime;
+  bytes?: number;
+  entries?: number;
+  sha256?: string;
   message?: string;
 }
 

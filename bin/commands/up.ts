@@ -31,6 +31,7 @@ import { addGameServerController } from '../../controller/reconcilers/gameserver
 import { addBackupController } from '../../controller/reconcilers/backup/reconciler.ts';
 import { addRestoreController } from '../../controller/reconcilers/restore/reconciler.ts';
 import { addSchedulerController } from '../../controller/reconcilers/scheduler/reconciler.ts';
+import { addTransferController } from '../../controller/reconcilers/transfer/reconciler.ts';
 import { addScheduleController, type ScheduleController } from '../../controller/reconcilers/schedule/reconciler.ts';
 import { MetricsHistory, type MetricsHistoryOptions } from '../../controller/metrics/history.ts';
 import { AlertService } from '../../controller/alerts/service.ts';
@@ -142,6 +143,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const controllerLog = (name: string) => rootLogger.child({ component: `${name}-controller` });
   addSchedulerController(manager, { store, hub, events, log: controllerLog('scheduler') });
   const gameservers = addGameServerController(manager, { store, hub, events, log: controllerLog('gameserver') });
+  addTransferController(manager, { store, hub, events, log: controllerLog('transfer') });
   addGameNodeController(manager, { store, hub, events, log: controllerLog('gamenode'), onServersChanged: (keys) => keys.forEach((k) => gameservers.enqueue(k)) });
   addBackupController(manager, { store, hub, events, log: controllerLog('backup') });
   addRestoreController(manager, { store, hub, events, log: controllerLog('restore') });

@@ -56,6 +56,7 @@ const gameServer: Sample<GameServer> = {
     crashCount: 0, lastCrashAt: T, exitCode: 0, oomKilled: false, startedAt: T, handledRestartedAt: T, handledKilledAt: T,
     handledReinstalledAt: T, handledCrashCountResetAt: T, installedAt: T, specHash: 'sha256:0f', message: 'running',
     players: { online: 3, max: 20, names: ['alice'], updatedAt: T, error: 'timed out' },
+    transfer: { id: '0f3a9c', from: 'node-1', to: 'node-2', phase: 'Streaming', startedAt: T, bytes: 1024, entries: 3, sha256: 'ab'.repeat(32), message: 'moving' },
   },
 };
 

@@ -37,7 +37,8 @@ function newServer(spec: Partial<GameServerSpec> = {}, opts: { finalizer?: boole
     kind: 'GameServer',
     metadata: { name: 'example', namespace: 'default', uid: UID, generation: 1, finalizers: opts.finalizer === false ? [] : [FINALIZER] },
     spec: { templateRef: 'testgame', nodeName: 'node-a', state: 'Running', stopTimeoutSeconds: 30, restartPolicy: { policy: 'on-failure', maxCrashCount: 5 }, ...spec },
-    status: opts.status ?? { ports: [{ containerPort: 25565, protocol: 'TCP', hostPort: 27001 }] },
+    // Admitted (the scheduler wrote status.nodeName): the plan never writes it.
+    status: opts.status ?? { nodeName: 'node-a', ports: [{ containerPort: 25565, protocol: 'TCP', hostPort: 27001 }] },
   };
 }
 
@@ -852,6 +853,31 @@ describe('gameserver plan: node, scheduling, suspension, errors', () => {
     expectSettled(w);
   });
 
+  it('a transfer under way (status.transfer Streaming) holds the container, also after spec.nodeName went back', () => {
+    const w = runningWorld();
+    w.server.spec!.state = 'Stopped';
+    converge(w);
+    w.server.status!.transfer = { id: 'x1', from: 'node-a', to: 'node-b', phase: 'Streaming' };
+    const r = step(w);
+    expect(r.actions).toEqual([]);
+    expect(st(w)).toMatchObject({ phase: 'transferring', message: 'moving the data from node node-a to node node-b' });
+    expectSettled(w);
+    // Cleaning up after the move (or after a rollback): the server is on its data node and works.
+    w.server.status!.transfer = { id: 'x1', from: 'node-a', to: 'node-b', phase: 'CleaningTarget' };
+    w.server.spec!.state = 'Running';
+    converge(w);
+    expect(st(w).phase).toBe('running');
+  });
+
+  it('never writes status.nodeName: the scheduler admits, the transfer controller moves it', () => {
+    const w = world();
+    const written = [...converge(w), ...converge(Object.assign(w, { server: { ...w.server, spec: { ...w.server.spec!, state: 'Stopped' as const } } }))];
+    for (const r of written) {
+      expect(r.status).not.toHaveProperty('nodeName');
+      expect(r.progress).not.toHaveProperty('nodeName');
+    }
+  });
+
   it('suspension: triggers are swallowed; unsuspending starts it again (desired Running)', () => {
     const w = runningWorld();
     w.server.spec!.suspended = true;
@@ -1019,6 +1045,7 @@ describe('gameserver plan: deletion', () => {
 
   it('never scheduled: released at once', () => {
     const w = world({ nodeName: undefined });
+    delete w.server.status!.nodeName;
     w.server.metadata.deletionTimestamp = iso(1000);
     expect(plan(inputOf(w)).actions).toEqual([{ type: 'removeFinalizer', finalizer: FINALIZER }]);
   });

@@ -153,8 +153,15 @@ export class HubFiles implements StreamSink {
    * RELAY_SETTLE_MS. `signal` cancels: both streams are aborted.
    */
   async relayData(r: DataRelay, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ sent: TransferSendResult; received: TransferReceiveResult }> {
-    const from = this.streamsOf(r.source, 'transfer.send');
-    const to = this.streamsOf(r.target, 'transfer.receive');
+    const streamsAt = (side: 'source' | 'target', node: string, method: 'transfer.send' | 'transfer.receive') => {
+      try {
+        return this.streamsOf(node, method);
+      } catch (err) {
+        throw new RelayError(side, node, (err as { code?: string }).code ?? 'not_connected', (err as Error).message, err);
+      }
+    };
+    const from = streamsAt('source', r.source, 'transfer.send');
+    const to = streamsAt('target', r.target, 'transfer.receive');
     const inId = this.nextId();
     const outId = this.nextId();
     const base: TransferTarget = { uid: r.uid, transferId: r.transferId, dataDir: r.dataDir };

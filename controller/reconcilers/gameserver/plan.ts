@@ -2,8 +2,12 @@
 // No I/O, no clock (input.now), no randomness: the same input always gives the same plan, so it is
 // tested over the whole state table without Docker (test/unit/gameserver-plan.test.ts).
 //
+// status.nodeName is never written here: the scheduler sets it at admission and only the transfer
+// controller moves it (controller/reconcilers/transfer/); until admission the executor passes the
+// server as unbound.
+//
 // Executor contract (the reconciler that calls this):
-//   1. observed = the hub's container for server.metadata.uid on spec.nodeName (undefined when none);
+//   1. observed = the hub's container for server.metadata.uid on status.nodeName (undefined when none);
 //      nodeConnected = that node's agent is connected AND has sent its snapshot since (hub `synced`).
 //      recentConsoleMatchedReady = desired.readyPattern matched a console line since observed.startedAt.
 //   2. If result.progress is non-empty, patch status with it BEFORE running the actions (it shows the
@@ -254,10 +258,12 @@ class Planner {
     }
     this.setCondition('Scheduled', 'True', 'Scheduled', `bound to node ${nodeName}`);
 
-    if (this.st.nodeName && this.st.nodeName !== nodeName) {
-      // The data lives on status.nodeName: moving it is the transfer's job, not this plan's.
+    const moving = this.st.transfer?.phase === 'Streaming' ? this.st.transfer : undefined;
+    if ((this.st.nodeName && this.st.nodeName !== nodeName) || moving) {
+      // The data lives on status.nodeName: moving it is the transfer controller's job, and the
+      // container is left alone until it flipped status.nodeName (or rolled spec.nodeName back).
       this.st.phase = 'transferring';
-      this.message = `data is on node ${this.st.nodeName}, spec.nodeName is ${nodeName}: waiting for the transfer`;
+      this.message = moving ? `moving the data from node ${moving.from} to node ${moving.to}` : `data is on node ${this.st.nodeName}, spec.nodeName is ${nodeName}: waiting for the transfer`;
       return;
     }
 
@@ -531,7 +537,6 @@ class Planner {
     this.actions.push({ type: 'ensureImage', image: d.containerSpec.image });
     this.actions.push({ type: 'create', spec: d.containerSpec, hash: d.hash, recreate });
     this.st.specHash = d.hash;
-    this.st.nodeName = this.spec.nodeName;
     this.setCondition('UpToDate', 'True', 'SpecApplied', undefined);
   }
 
@@ -574,7 +579,6 @@ class Planner {
     this.event('Normal', 'Installing', why);
     if (this.running) this.actions.push({ type: 'stop', timeoutSeconds: this.stopTimeout() });
     if (!this.obs) this.ensureDataDir();
-    this.st.nodeName = spec.nodeName;
     if (d.install) {
       this.actions.push({ type: 'ensureImage', image: d.install.image });
       this.actions.push({ type: 'install', spec: d.containerSpec, install: d.install });
@@ -631,7 +635,6 @@ class Planner {
       this.actions.push({ type: 'ensureImage', image: d.containerSpec.image });
       this.actions.push({ type: 'create', spec: d.containerSpec, hash: d.hash, recreate: true });
       this.st.specHash = d.hash;
-      this.st.nodeName = spec.nodeName;
     }
     if (this.obs && !isDesiredError(d)) this.setCondition('UpToDate', 'True', 'SpecApplied', undefined);
     this.ready('stopped', reason, undefined);
@@ -719,9 +722,9 @@ export function planFailure(input: PlanInput, result: PlanResult, failed: Action
     const v = result.status[k];
     if (v !== undefined) (p.st as Record<string, unknown>)[k] = v === null ? undefined : clone(v);
   };
-  if (done.some((a) => a.type === 'create')) ['specHash', 'nodeName'].forEach((k) => carry(k as keyof GameServerStatus));
+  if (done.some((a) => a.type === 'create')) carry('specHash');
   if (done.some((a) => a.type === 'install')) {
-    ['installedAt', 'handledReinstalledAt', 'nodeName'].forEach((k) => carry(k as keyof GameServerStatus));
+    ['installedAt', 'handledReinstalledAt'].forEach((k) => carry(k as keyof GameServerStatus));
     p.setCondition('Installed', 'True', 'Installed');
   }
   const reason = error.code === 'disk_limit' && failed.type === 'start' ? 'DiskLimitExceeded' : FAILURE_REASONS[failed.type];

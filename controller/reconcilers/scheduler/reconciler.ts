@@ -1,5 +1,6 @@
 // The scheduler's executor: binds GameServers without spec.nodeName to a node (spec.nodeName, then
 // status.nodeName + ports), and admits servers bound by hand (checks resources and allocates ports).
+// Admission is its only write of status.nodeName; afterwards the transfer controller owns it.
 // One worker, plus an assume cache, so two servers created at the same moment never see the same
 // free space (controller/scheduling/scheduler.ts explains the whole argument).
 import type { GameNode, GameServer, ServerTemplate } from '../../../crds/types.ts';
@@ -13,7 +14,7 @@ import { isStoreError } from '../../store/errors.ts';
 import { applyAssumed, placementOf, schedule, type Placement } from '../../scheduling/scheduler.ts';
 import { setCondition } from '../shared/conditions.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { boundNode, isAdmitted } from '../../../crds/placement.ts';
+import { boundNode, dataNode, isAdmitted } from '../../../crds/placement.ts';
 
 export interface SchedulerDeps {
   store: ResourceStore;
@@ -52,6 +53,18 @@ export function addSchedulerController(mgr: Manager, deps: SchedulerDeps): Contr
       const server = controller.informer.get(key);
       if (!server || !needsScheduling(server)) return;
       const { namespace, name } = server.metadata;
+      if (isAdmitted(server)) {
+        // Admitted, then its binding was cleared (a merge patch, a manifest without nodeName): its data
+        // is on status.nodeName, so it is bound there again. Placing it anew would move status.nodeName
+        // away from its data; moving is a transfer (set spec.nodeName to the target).
+        try {
+          await deps.store.patch('GameServer', namespace, name, { spec: { nodeName: dataNode(server) } }, { resourceVersion: server.metadata.resourceVersion });
+        } catch (err) {
+          if (isStoreError(err, 'Conflict') || isStoreError(err, 'NotFound')) return { requeue: true };
+          throw err;
+        }
+        return;
+      }
       const template = templates.getByName(undefined, server.spec?.templateRef ?? '');
       const view = applyAssumed(controller.informer.list(), assumed.values());
       for (const k of view.settled) assumed.delete(k);

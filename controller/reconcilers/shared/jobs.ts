@@ -5,7 +5,7 @@
 export type JobObserved<R> =
   | { state: 'running' }
   | { state: 'succeeded'; result: R }
-  | { state: 'failed'; code: string; message: string };
+  | { state: 'failed'; code: string; message: string; side?: 'source' | 'target' | 'cancelled' };
 
 export class JobTracker<R> {
   private readonly jobs = new Map<string, JobObserved<R>>();
@@ -17,8 +17,11 @@ export class JobTracker<R> {
     run().then(
       (result) => this.jobs.set(id, { state: 'succeeded', result }),
       (err: unknown) => {
-        const e = err as { code?: unknown; message?: unknown };
-        this.jobs.set(id, { state: 'failed', code: typeof e?.code === 'string' ? e.code : 'failed', message: typeof e?.message === 'string' ? e.message : String(err) });
+        const e = err as { code?: unknown; message?: unknown; side?: unknown };
+        const failed: JobObserved<R> = { state: 'failed', code: typeof e?.code === 'string' ? e.code : 'failed', message: typeof e?.message === 'string' ? e.message : String(err) };
+        // A job between two nodes (a transfer) says which end failed.
+        if (e?.side === 'source' || e?.side === 'target' || e?.side === 'cancelled') failed.side = e.side;
+        this.jobs.set(id, failed);
       },
     ).finally(onSettled);
   }
