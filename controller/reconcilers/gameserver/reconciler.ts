@@ -50,10 +50,14 @@ export function addGameServerController(mgr: Manager, deps: GameServerController
     kind: 'GameServer',
     workers: deps.workers ?? 4,
     // Its own status writes must not re-run it (a failing start would loop every few ms instead of
-    // backing off); spec and metadata changes do, and so does the scheduler's admission, which is a
-    // status write (status.nodeName, status.ports).
+    // backing off); spec and metadata changes do, and so do the scheduler's admission and the transfer
+    // controller's flip, which are status writes (status.nodeName, status.ports, status.transfer).
     ownUpdateFilter: (o: GameServer, n: GameServer) =>
-      generationChanged(o, n) || metadataChanged(o, n) || dataNode(o) !== dataNode(n) || JSON.stringify(o.status?.ports) !== JSON.stringify(n.status?.ports),
+      generationChanged(o, n) ||
+      metadataChanged(o, n) ||
+      dataNode(o) !== dataNode(n) ||
+      o.status?.transfer?.phase !== n.status?.transfer?.phase ||
+      JSON.stringify(o.status?.ports) !== JSON.stringify(n.status?.ports),
     indexers: {
       [BY_UID]: (s: GameServer) => s.metadata.uid,
       [BY_NODE]: nodeIndex,
