@@ -315,14 +315,16 @@ export async function recoverTransferState(o: { serversRoot: string; transfersRo
           report.stagingRemoved++;
           if (rec?.phase === 'staged') await write(id, { ...rec, phase: 'aborted', message: 'never committed; removed after 7 days' });
         }
-      } else if (rec?.phase === 'committing' || rec?.phase === 'committed') {
-        if (rec.phase === 'committing' && existsSync(data) && !existsSync(transferPaths(data, id).staging)) {
-          const st = await stat(data);
-          await write(id, { ...rec, phase: 'committed', committedAt: new Date(now).toISOString(), dev: st.dev, ino: st.ino });
-          report.swapsFinished.push(`${ns.name}/${base}`);
-        }
+      } else if (rec?.phase === 'committed') {
+        await rm(full, { recursive: true, force: true });
+      } else if (rec?.phase === 'committing' && existsSync(data) && !existsSync(transferPaths(data, id).staging)) {
+        // Both renames happened: the swap is complete, the previous data can go.
+        const st = await stat(data);
+        await write(id, { ...rec, phase: 'committed', committedAt: new Date(now).toISOString(), dev: st.dev, ino: st.ino });
+        report.swapsFinished.push(`${ns.name}/${base}`);
         await rm(full, { recursive: true, force: true });
       }
+      // (an old dir of a swap still under way — the staged tree not moved in — is put back above)
     }
   }
   // A swap interrupted after the staged tree moved in, when there was no previous data (no old dir).
@@ -334,7 +336,7 @@ export async function recoverTransferState(o: { serversRoot: string; transfersRo
     if (rec?.phase === 'committing' && existsSync(rec.dataDir) && !existsSync(transferPaths(rec.dataDir, id).staging)) {
       const st = await stat(rec.dataDir);
       await write(id, { ...rec, phase: 'committed', committedAt: new Date(now).toISOString(), dev: st.dev, ino: st.ino });
-      report.swapsFinished.push(rec.dataDir);
+      report.swapsFinished.push(path.relative(o.serversRoot, rec.dataDir));
     }
     const s = await stat(file).catch(() => undefined);
     if (s && now - s.mtimeMs > STAGED_MAX_AGE_MS && rec?.phase !== 'staged') await rm(file, { force: true });

@@ -20,7 +20,8 @@ export async function treeSnapshot(root: string, opts: { linkOwner?: boolean } =
       else if (s.isDirectory()) {
         out[r] = `dir ${mode} ${owner}`;
         await walk(full, r);
-      } else out[r] = `file ${mode} ${owner} ${createHash('sha256').update(await readFile(full)).digest('hex')}`;
+      } else if (!s.isFile()) out[r] = `special ${mode} ${owner}`; // a FIFO would block a read
+      else out[r] = `file ${mode} ${owner} ${createHash('sha256').update(await readFile(full)).digest('hex')}`;
     }
   };
   await walk(root, '');
