@@ -6,14 +6,14 @@
 // a flag (canEditLocked).
 import type { GameNode, GameServer, GameServerSpec, ServerPort, ServerTemplate } from '../../crds/types.ts';
 import { API_VERSION } from '../../crds/resource.ts';
-import { targetNode } from '../../crds/placement.ts';
+import { boundNode, currentNode, dataNode, isTransferring, targetNode } from '../../crds/placement.ts';
 import type { AgentHub } from '../hub/agent-hub.ts';
 import type { ServerReaper } from '../lifecycle/server-reaper.ts';
 import { allocatePorts, portRangeOf, usedPorts } from '../scheduling/ports.ts';
 import { allocatedOn, dimensionName, effectiveRequests, formatFree, formatQuantity, freeOf, nodeAllocatable, shortfalls } from '../scheduling/resources.ts';
 import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/types.ts';
-import { conflict, invalid, notFound, OpError } from './errors.ts';
+import { conflict, invalid, notFound, OpError, unavailable } from './errors.ts';
 import { getOrUndefined } from './lookup.ts';
 import { effectivePorts, mustBeStopped, nextTrigger, serverPhase } from './server-state.ts';
 import type { Verdict, WaitOptions, WaitOutcome, Waits } from './waits.ts';
@@ -321,6 +321,59 @@ export class ServerOps {
     if (after && !after.metadata.deletionTimestamp) await this.d.reaper?.serverGone(after);
   }
 
+  // ---- transfer between nodes ---------------------------------------------------------------------
+
+  /**
+   * Moves a stopped server to `targetName`: spec.nodeName = the target (the transfer controller moves
+   * the data, controller/reconcilers/transfer/). Checked first, as the document lists: stopped, not
+   * already there, target online (connected, not cordoned, not being deleted) and with the resources
+   * and host ports; the source must be connected (its agent streams the data). Host ports the node
+   * picked from the source's range are handed back (hostPort 0) to be allocated from the target's;
+   * ports an operator chose outside the range stay and must be free there. The goal: the data is on
+   * the target (status.nodeName flipped); hopeless once spec.nodeName was set back (refused, failed).
+   */
+  async transfer(s: GameServer, targetName: string): Promise<ServerChange & { from: string | undefined; to: string }> {
+    const node = await this.node(targetName);
+    if (!node) throw notFound(`Node not found: "${targetName}"`, 'node_not_found');
+    const t = s.status?.transfer;
+    if (t || isTransferring(s)) {
+      const what = t ? `${t.from} → ${t.to}, ${t.phase}` : `${dataNode(s)} → ${boundNode(s)}`;
+      throw conflict(`A transfer of this server is under way (${what}); wait for it to end`, 'transfer_in_progress');
+    }
+    const from = currentNode(s);
+    if (from === targetName) throw invalid(`Server already on target node ${targetName}`, 'already_on_node');
+    mustBeStopped(s, 'before a transfer');
+    if (node.metadata.deletionTimestamp) throw invalid(`Target node ${targetName} is being deleted`, 'target_unavailable');
+    if (node.spec?.unschedulable) throw invalid(`Target node ${targetName} is cordoned (spec.unschedulable): it takes no servers`, 'target_unschedulable');
+    if (!this.d.hub?.node(targetName)?.connected || node.status?.phase !== 'Online') throw invalid(`Target node ${targetName} is offline`, 'target_offline');
+    const source = dataNode(s);
+    if (source && !this.d.hub?.node(source)?.connected) throw unavailable(`Node ${source}, which holds the server's data, is offline: the data cannot be read`, 'source_offline');
+
+    const template = await this.template(s.spec?.templateRef ?? '');
+    const sourceNode = source ? await this.node(source) : undefined;
+    const ports = s.spec?.ports && sourceNode ? releaseAllocatedPorts(s.spec.ports, sourceNode) : undefined;
+    const candidate: GameServer = { ...s, spec: { ...s.spec!, nodeName: targetName, ...(ports ? { ports } : {}) } };
+    if (template) await this.checkFits(candidate, template, node);
+    if ((s.spec?.networkMode ?? 'bridge') !== 'none') {
+      const alloc = allocatePorts({ server: candidate, template, node, used: usedPorts(targetName, await this.listServers(), { except: s }) });
+      if (!alloc.ok) throw new OpError('insufficient_resources', `Target node ${targetName} cannot give the server its ports: ${alloc.reason}`, 'port_unavailable');
+    }
+    const server = await this.patchFresh(s, (current) => {
+      if (current.status?.transfer || isTransferring(current) || currentNode(current) !== from) throw conflict('The server changed meanwhile (another transfer?); look again', 'transfer_in_progress');
+      mustBeStopped(current, 'before a transfer');
+      return { spec: { nodeName: targetName, ...(ports ? { ports } : {}) } };
+    });
+    return {
+      server,
+      from,
+      to: targetName,
+      goal: (x) => {
+        if (dataNode(x) === targetName && x.status?.transfer?.phase !== 'Streaming') return 'reached';
+        return boundNode(x) !== targetName ? 'hopeless' : undefined;
+      },
+    };
+  }
+
   // ---- allocations (spec.ports with explicit host ports) ------------------------------------------
 
   /** The port bindings in effect. */
@@ -436,3 +489,9 @@ export class ServerOps {
 }
 
 const isPort = (x: ServerPort, containerPort: number, protocol: string) => x.containerPort === containerPort && (x.protocol ?? 'TCP') === protocol;
+
+/** Host ports inside `node`'s range were picked by Gantry there: 0 again, to be picked on the next node. */
+export function releaseAllocatedPorts(ports: readonly ServerPort[], node: GameNode): ServerPort[] {
+  const range = portRangeOf(node);
+  return ports.map((p) => (p.hostPort && p.hostPort >= range.start && p.hostPort <= range.end ? { ...p, hostPort: 0 } : { ...p }));
+}

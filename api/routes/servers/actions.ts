@@ -9,7 +9,7 @@ import { serverPhase } from '../../catalyst/servers.ts';
 export const DEFAULT_WAIT_SECONDS = 60;
 export const MAX_WAIT_SECONDS = 300;
 
-const waitQuery = {
+export const waitQuery = {
   wait: { type: 'boolean', description: 'Answer once the status reaches the goal (or after waitSeconds)' },
   waitSeconds: { type: 'integer', minimum: 1, maximum: MAX_WAIT_SECONDS, description: `default ${DEFAULT_WAIT_SECONDS}` },
 };
