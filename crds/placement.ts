@@ -23,7 +23,7 @@
 /** The part of a GameServer placement reads; structural so plan code can pass a status in progress. */
 export interface Placed {
   spec?: { nodeName?: string | null } | null;
-  status?: { nodeName?: string | null } | null;
+  status?: { nodeName?: string | null; transfer?: { phase?: string } | null } | null;
 }
 
 const set = (v: string | null | undefined): string | undefined => (v ? v : undefined);
@@ -48,6 +48,15 @@ export function isTransferring(s: Placed): boolean {
   const from = dataNode(s);
   const to = boundNode(s);
   return from !== undefined && to !== undefined && from !== to;
+}
+
+/**
+ * The data is being moved, or about to be: asked for (isTransferring) or streaming (the transfer
+ * controller's status.transfer, which also covers a cancel waiting for its stream to stop). Changes to
+ * the files would be made on the source after its bytes went, and lost with it: they wait.
+ */
+export function isMoving(s: Placed): boolean {
+  return isTransferring(s) || s.status?.transfer?.phase === 'Streaming';
 }
 
 /** The node of a transfer under way (its target), else undefined. */

@@ -26,7 +26,7 @@ import { ApiError, badRequest, conflict, forbidden } from '../http/errors.ts';
 import { streamResponse } from '../http/stream-response.ts';
 import type { ApiServices } from '../http/services.ts';
 import { serverPhase } from '../catalyst/servers.ts';
-import { dataDirOf, dataNode } from '../../crds/placement.ts';
+import { boundNode, dataDirOf, dataNode, isMoving } from '../../crds/placement.ts';
 
 const MiB = 1024 * 1024;
 /** Multipart framing allowed on top of the file data before a declared Content-Length is refused. */
@@ -45,12 +45,19 @@ export interface ServerTarget {
   dataDir: string;
 }
 
-/** Where a server's files are: its node (which must have an agent connected), uid and data dir. */
-export function serverTarget(svc: ApiServices, server: GameServer): ServerTarget {
+/**
+ * Where a server's files are: its node (which must have an agent connected), uid and data dir. A change
+ * (any method but GET) is refused while the data is being moved to another node: it would be made on
+ * the source after its bytes were sent, and lost with the source copy.
+ */
+export function serverTarget(svc: ApiServices, server: GameServer, method = 'GET'): ServerTarget {
   const name = server.metadata.name;
   // Where the data lives: before admission there is none, during a transfer it is still on the source.
   const node = dataNode(server);
   if (!node) throw conflict(`Server "${name}" is not placed on a node yet (status: ${serverPhase(server)}); it has no files until it is scheduled`, 'server_not_placed');
+  if (method !== 'GET' && isMoving(server)) {
+    throw conflict(`Server "${name}" is being moved to node ${boundNode(server)}: its files can be read but not changed until the transfer ends`, 'transfer_in_progress');
+  }
   if (!svc.hub) throw new ApiError(503, 'This Gantry process has no agent hub: files are served by the nodes', 'hub_unavailable');
   if (!svc.hub.isConnected(node)) throw new ApiError(503, `Node "${node}" is offline: the files of server "${name}" are unavailable until its agent reconnects`, 'node_offline');
   return { hub: svc.hub, node, uid: server.metadata.uid!, dataDir: dataDirOf(server) };
@@ -210,7 +217,7 @@ async function upload(ctx: RouteCtx): Promise<Response> {
     ctx.audit.metadata.refused = 'too_large';
     throw new ApiError(413, `upload is larger than the limit of ${max} bytes`, 'too_large');
   }
-  const t = serverTarget(svc, ctx.server!);
+  const t = serverTarget(svc, ctx.server!, c.req.method);
   let dir: string | undefined = typeof ctx.query.path === 'string' ? ctx.query.path : undefined;
   audited(ctx, {});
   let bb: busboy.Busboy;
@@ -323,7 +330,7 @@ export const fileRoutes: RouteSpec[] = [
     responses: { 403: 'path leaves the server directory', 404: 'no such directory', 409: 'not a directory / server not placed', 503: 'node offline' },
     handler: async (ctx) => {
       const { c, svc, server, query } = ctx;
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       const p = (query.path as string | undefined) ?? '/';
       ctx.audit.metadata.path = p;
       const r = await fileRpc(ctx, t, 'files.list', { path: p });
@@ -341,7 +348,7 @@ export const fileRoutes: RouteSpec[] = [
     handler: async (ctx) => {
       const { c, svc, server, query } = ctx;
       const p = requirePath(query.path);
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       ctx.audit.metadata.path = p;
       const r = await fileRpc(ctx, t, 'files.read', { path: p });
       return ok(c, { path: p, content: r.content, size: r.size });
@@ -360,7 +367,7 @@ export const fileRoutes: RouteSpec[] = [
       const { c, svc, server, query, params, tokenScope } = ctx;
       const p = requirePath(query.path);
       if (tokenScope && (tokenScope.serverId !== params.serverId || tokenScope.path !== p)) throw forbidden('this download token was issued for another file', 'token_scope');
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       ctx.audit.metadata.path = p;
       const r = await agentOp(ctx, t, () => t.hub.files.download(t.node, t.uid, p, { dataDir: t.dataDir, timeoutMs: RPC_TIMEOUT_MS }));
       const name = path.basename(p) || 'download';
@@ -400,7 +407,7 @@ export const fileRoutes: RouteSpec[] = [
     responses: { 409: 'already exists' },
     handler: async (ctx) => {
       const { c, svc, server, body } = ctx;
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { path: body.path, isDirectory: !!body.isDirectory });
       if (body.isDirectory && body.content !== undefined) throw badRequest('content applies to files, not directories');
       const entry = await fileRpc(ctx, t, 'files.create', { path: body.path, isDirectory: body.isDirectory, content: body.content });
@@ -417,7 +424,7 @@ export const fileRoutes: RouteSpec[] = [
       body: { type: 'object', required: ['path', 'content'], additionalProperties: false, properties: { path: pathProp, content: { type: 'string', maxLength: 2 * MiB } } },
       handler: async (ctx: RouteCtx) => {
         const { c, svc, server, body } = ctx;
-        const t = serverTarget(svc, server!);
+        const t = serverTarget(svc, server!, c.req.method);
         audited(ctx, { path: body.path, bytes: Buffer.byteLength(body.content) });
         const r = await fileRpc(ctx, t, 'files.write', { path: body.path, content: body.content });
         return done(c, 'File written successfully', { data: { path: body.path, size: r.size } });
@@ -434,7 +441,7 @@ export const fileRoutes: RouteSpec[] = [
     handler: async (ctx) => {
       const { c, svc, server, query } = ctx;
       const p = requirePath(query.path);
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { path: p });
       const r = await fileRpc(ctx, t, 'files.delete', { paths: [p] });
       const res = r.results[0];
@@ -452,7 +459,7 @@ export const fileRoutes: RouteSpec[] = [
     responses: { 200: 'all deleted (or already gone)', 403: 'a path was refused (the others are deleted; see results)' },
     handler: async (ctx) => {
       const { c, svc, server, body } = ctx;
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { paths: (body.paths as string[]).slice(0, 50), count: body.paths.length });
       const r = await fileRpc(ctx, t, 'files.delete', { paths: body.paths }, ARCHIVE_TIMEOUT_MS);
       const results = r.results.map((x) => ({ path: x.path, deleted: x.ok, ...(x.error ? { error: x.error.code, message: x.error.message } : {}) }));
@@ -474,7 +481,7 @@ export const fileRoutes: RouteSpec[] = [
     body: { type: 'object', required: ['from', 'to'], additionalProperties: false, properties: { from: pathProp, to: pathProp, overwrite: { type: 'boolean' } } },
     handler: async (ctx) => {
       const { c, svc, server, body } = ctx;
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { from: body.from, to: body.to });
       await fileRpc(ctx, t, 'files.rename', { from: body.from, to: body.to, overwrite: body.overwrite });
       return done(c, 'File renamed successfully');
@@ -489,7 +496,7 @@ export const fileRoutes: RouteSpec[] = [
     body: { type: 'object', required: ['from', 'to'], additionalProperties: false, properties: { from: pathProp, to: pathProp } },
     handler: async (ctx) => {
       const { c, svc, server, body } = ctx;
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { from: body.from, to: body.to });
       await fileRpc(ctx, t, 'files.copy', { from: body.from, to: body.to }, ARCHIVE_TIMEOUT_MS);
       return done(c, 'File copied successfully');
@@ -510,7 +517,7 @@ export const fileRoutes: RouteSpec[] = [
     handler: async (ctx) => {
       const { c, svc, server, body } = ctx;
       const mode = parseMode(body.mode);
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { path: body.path, mode: mode.toString(8).padStart(4, '0') });
       await fileRpc(ctx, t, 'files.chmod', { path: body.path, mode });
       return done(c, 'Permissions changed successfully');
@@ -535,7 +542,7 @@ export const fileRoutes: RouteSpec[] = [
       const name: string = body.archiveName ?? `archive-${new Date(svc.now()).toISOString().replace(/[:.]/g, '-')}.tar.gz`;
       // Pterodactyl's habit: the archive lands in the directory of what is archived.
       const destination = name.includes('/') ? name : `${parentOf(paths[0]!)}/${name}`.replace(/^\/\//, '/');
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { paths: paths.slice(0, 50), destination });
       const r = await fileRpc(ctx, t, 'files.compress', { paths, destination }, ARCHIVE_TIMEOUT_MS);
       return c.json({ success: true, archivePath: r.archivePath, data: { archivePath: r.archivePath, size: r.size, entries: r.entries, skipped: r.skipped } });
@@ -552,7 +559,7 @@ export const fileRoutes: RouteSpec[] = [
     handler: async (ctx) => {
       const { c, svc, server, body } = ctx;
       const targetPath: string = body.targetPath ?? parentOf(body.archivePath);
-      const t = serverTarget(svc, server!);
+      const t = serverTarget(svc, server!, c.req.method);
       audited(ctx, { archivePath: body.archivePath, targetPath });
       const r = await fileRpc(ctx, t, 'files.decompress', { archivePath: body.archivePath, targetPath }, ARCHIVE_TIMEOUT_MS);
       return done(c, 'Archive extracted successfully', { data: { targetPath, entries: r.entries, bytes: r.bytes, skipped: r.skipped } });

@@ -20,7 +20,7 @@ import { ChunkFeed, StreamReader } from './streams.ts';
 /** SFTP is how worlds of many GB move: bounded by the node's disk, not by the HTTP upload limit. */
 export const SFTP_MAX_UPLOAD_BYTES = 1024 ** 4;
 import { attrsOf, linkTargetPath, longnameOf, opPath, parentOf, realPath, STATUS, statusOfCode, type SftpStatus } from './paths.ts';
-import { dataDirOf, dataNode } from '../../crds/placement.ts';
+import { dataDirOf, dataNode, isMoving } from '../../crds/placement.ts';
 
 /** Who logged in, and into which server (fixed for the connection's life). */
 export interface SftpIdentity {
@@ -412,6 +412,7 @@ export class SftpSession {
     const verdict = authorizeOnServer(access, still.principal, server, permission, { refuseSuspended: true });
     if (verdict.outcome === 'not_found' || verdict.outcome === 'forbidden') throw new SftpRefusal(STATUS.PERMISSION_DENIED, `permission denied: requires ${permission} on server ${this.id.serverId}`, 'missing_permission');
     if (verdict.outcome === 'suspended') throw new SftpRefusal(STATUS.PERMISSION_DENIED, `server ${this.id.serverId} is suspended`, 'suspended');
+    if (permission !== 'file.read' && isMoving(server)) throw new SftpRefusal(STATUS.PERMISSION_DENIED, `server ${this.id.serverId} is being moved to another node: its files can be read but not changed until the transfer ends`, 'transfer_in_progress');
     const node = dataNode(server);
     if (!node || !this.d.hub.isConnected(node)) throw new SftpRefusal(STATUS.FAILURE, node ? `node ${node} of server ${this.id.serverId} is offline` : `server ${this.id.serverId} is not placed on a node`, 'node_offline');
     return { server, node, uid: server.metadata.uid!, dataDir: dataDirOf(server) };

@@ -104,6 +104,10 @@ describe('POST /api/servers/:id/transfer: accepted', () => {
       { containerPort: 25565, hostPort: 0, protocol: 'TCP', primary: true },
       { containerPort: 25575, hostPort: 25575, protocol: 'TCP', primary: false },
     ]);
+    // Its files can be read (from the source) but not changed while the data moves.
+    const write = await fetch(`${h.url}/api/servers/mc/files/write`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.admin.headers }, body: JSON.stringify({ path: '/x.txt', content: 'lost?' }) });
+    expect(write.status).toBe(409);
+    expect(await write.json()).toMatchObject({ reason: 'transfer_in_progress', message: 'Server "mc" is being moved to node dst: its files can be read but not changed until the transfer ends' });
     const again = await post('mc', { targetNodeId: 'tiny' });
     expect(again).toMatchObject({ status: 409, body: { reason: 'transfer_in_progress' } });
     const audit = await h.api.audit.list({ action: 'server.transfer' });

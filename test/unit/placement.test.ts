@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { boundNode, currentNode, dataNode, isAdmitted, isOnNode, isTransferring, nodesOf, targetNode, transferTarget, type Placed } from '../../crds/placement.ts';
+import { boundNode, currentNode, dataNode, isAdmitted, isMoving, isOnNode, isTransferring, nodesOf, targetNode, transferTarget, type Placed } from '../../crds/placement.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -36,6 +36,13 @@ describe('placement accessors', () => {
     expect(targetNode(s)).toBe(target);
     expect(nodesOf(s)).toEqual(nodes);
     for (const n of ['a', 'b', 'c']) expect(isOnNode(s, n)).toBe((nodes as readonly string[]).includes(n));
+    expect(isMoving(s)).toBe(transferring);
+  });
+
+  it('isMoving also while the stream runs after spec.nodeName went back (a cancel), not while cleaning up', () => {
+    expect(isMoving({ spec: { nodeName: 'a' }, status: { nodeName: 'a', transfer: { phase: 'Streaming' } } })).toBe(true);
+    expect(isMoving({ spec: { nodeName: 'b' }, status: { nodeName: 'b', transfer: { phase: 'CleaningSource' } } })).toBe(false);
+    expect(isMoving({ spec: { nodeName: 'a' }, status: { nodeName: 'a', transfer: { phase: 'CleaningTarget' } } })).toBe(false);
   });
 });
 

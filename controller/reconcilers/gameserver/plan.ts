@@ -30,7 +30,7 @@ import type { ContainerSpec, InstallSpec } from '../../../agent/runtime/spec.ts'
 import type { ObservedContainer } from '../../../agent/runtime/events.ts';
 import type { PlayerSample } from '../../../agent/runtime/players.ts';
 import { isDesiredError, type Desired, type DesiredResult } from './desired.ts';
-import { currentNode, dataDirOf } from '../../../crds/placement.ts';
+import { currentNode, dataDirOf, isMoving } from '../../../crds/placement.ts';
 
 export const FINALIZER = 'gantry.dev/cleanup';
 /** First crash-loop delay; doubles per consecutive crash up to CRASH_BACKOFF_MAX_MS. */
@@ -258,8 +258,8 @@ class Planner {
     }
     this.setCondition('Scheduled', 'True', 'Scheduled', `bound to node ${nodeName}`);
 
-    const moving = this.st.transfer?.phase === 'Streaming' ? this.st.transfer : undefined;
-    if ((this.st.nodeName && this.st.nodeName !== nodeName) || moving) {
+    if (isMoving({ spec: this.spec, status: this.st })) {
+      const moving = this.st.transfer?.phase === 'Streaming' ? this.st.transfer : undefined;
       // The data lives on status.nodeName: moving it is the transfer controller's job, and the
       // container is left alone until it flipped status.nodeName (or rolled spec.nodeName back).
       this.st.phase = 'transferring';
