@@ -217,7 +217,7 @@ export function planTransfer(input: TransferPlanInput): TransferPlan {
     out.status.ports = input.fit.ports;
     out.status.containerId = null;
     out.status.transfer = { ...t, phase: 'CleaningSource', bytes: r.bytes, entries: r.entries, sha256: r.sha256 };
-    const left = r.skippedCount ? `; ${r.skippedCount} entries were not moved (symlinks pointing outside the data directory, sockets, FIFOs: ${r.skipped.join(', ')})` : '';
+    const left = r.skippedCount ? `; ${r.skippedCount} ${r.skippedCount === 1 ? 'entry was' : 'entries were'} not moved (symlinks pointing outside the data directory, sockets, FIFOs: ${r.skipped.join(', ')}${r.skippedCount > r.skipped.length ? ', …' : ''})` : '';
     const moved = `moved from node ${t.from} to node ${t.to} (${r.bytes} bytes, ${r.entries} entries, sha256 ${r.sha256})${left}`;
     condition('True', 'Transferred', `${moved}; removing the copy on node ${t.from}`);
     event(r.skippedCount ? 'Warning' : 'Normal', 'Transferred', moved);
