@@ -38,7 +38,7 @@ function textBlock(bytes: number, seed: number): Buffer {
   return Buffer.from(lines.join('')).subarray(0, bytes);
 }
 
-async function makeDataDir(dir: string, totalBytes: number): Promise<{ files: number }> {
+export async function makeDataDir(dir: string, totalBytes: number): Promise<{ files: number }> {
   let files = 0;
   const put = async (rel: string, buf: Buffer) => {
     await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });

@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   web: () => import('./web.ts'),
   waits: () => import('./waits.ts'),
   start: () => import('./start.ts'),
+  transfer: () => import('./transfer.ts'),
 };
 
 const wanted = process.argv.slice(2);
