@@ -22,7 +22,7 @@ import { BackupManager } from '../agent/backups/manager.ts';
 import { extractBackupArchive } from '../agent/backups/archive.ts';
 import { resolveDataDir } from '../agent/rpc-handlers.ts';
 import { createLogger } from '../lib/log.ts';
-import { fmt, median, num, ratio, runIfMain, sh } from './lib.ts';
+import { fmt, median, num, ratio, runIfMain, sh, throughputRows } from './lib.ts';
 
 const MiB = 1024 * 1024;
 
@@ -131,9 +131,7 @@ export async function run(): Promise<void> {
       lastBackup = uid;
       lastSha = b.value.sha256;
     }
-    const rate = (ms: number) => `${fmt(bytes / MiB / (ms / 1000), 0)} MiB/s`;
-    const row = (what: string, ours: number, ref: number, refName: string) =>
-      console.log(`${what.padEnd(34)} ${fmt(ours / 1000, 2).padStart(7)} s (${rate(ours).padStart(9)})   ${refName.padEnd(10)} ${fmt(ref / 1000, 2).padStart(7)} s (${rate(ref).padStart(9)})   ${ratio(ours, ref)} the time`);
+    const row = throughputRows(bytes, { what: 34, ref: 10 });
     row('backup (archive+sha256+fsync)', median(backupMs), median(tarCzfMs), 'tar czf');
     row('extract (filter+sha256)', median(extractMs), median(tarXzfMs), 'tar xzf');
     row('restore (extract+swap+rm old)', median(restoreMs), median(tarXzfMs), 'tar xzf');

@@ -23,6 +23,16 @@ export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', 
 /** `a / b` printed as a ratio, e.g. `0.92×`. */
 export const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
 
+/**
+ * A printer of "ours vs reference" rows for `bytes` of data: seconds, MiB/s and the time ratio, the
+ * columns padded to `what` and `ref` characters.
+ */
+export function throughputRows(bytes: number, widths: { what: number; ref: number }): (what: string, oursMs: number, refMs: number, refName: string) => void {
+  const rate = (ms: number) => `${fmt(bytes / MB / (ms / 1000), 0)} MiB/s`;
+  return (what, ours, ref, refName) =>
+    console.log(`${what.padEnd(widths.what)} ${fmt(ours / 1000, 2).padStart(7)} s (${rate(ours).padStart(9)})   ${refName.padEnd(widths.ref)} ${fmt(ref / 1000, 2).padStart(7)} s (${rate(ref).padStart(9)})   ${ratio(ours, ref)} the time`);
+}
+
 /** Runs a command; never throws (code 1 on any failure, output of both streams). */
 export function sh(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { Embedded } from '../bin/commands/up.ts';
 import type { GameNode, GameServer } from '../crds/types.ts';
 import { makeDataDir } from './backups.ts';
-import { fmt, MB, median, num, procStatus, ratio, resetPeakRss, runIfMain, sh } from './lib.ts';
+import { fmt, MB, median, num, procStatus, resetPeakRss, runIfMain, sh, throughputRows } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const A = 'bench-transfer-a';
@@ -111,9 +111,7 @@ export async function run(): Promise<void> {
       await rm(dirOf(from), { recursive: true, force: true });
       from = to;
     }
-    const rate = (ms: number) => `${fmt(bytes / MB / (ms / 1000), 0)} MiB/s`;
-    const row = (what: string, ours: number, ref: number, refName: string) =>
-      console.log(`${what.padEnd(30)} ${fmt(ours / 1000, 2).padStart(7)} s (${rate(ours).padStart(9)})   ${refName.padEnd(24)} ${fmt(ref / 1000, 2).padStart(7)} s (${rate(ref).padStart(9)})   ${ratio(ours, ref)} the time`);
+    const row = throughputRows(bytes, { what: 30, ref: 24 });
     row('moved (data on the target)', median(movedMs), median(tarMs), 'tar c | tar x');
     row('moved (data on the target)', median(movedMs), median(tarSyncMs), 'tar c | tar x; sync -f');
     row('settled (source copy removed)', median(settledMs), median(tarMs), 'tar c | tar x');

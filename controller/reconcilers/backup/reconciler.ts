@@ -6,33 +6,20 @@ import type { Backup, GameNode, GameServer } from '../../../crds/types.ts';
 import type { BackupCreateResult } from '../../../agent/protocol.ts';
 import type { Controller, Manager } from '../../runtime/controller.ts';
 import { keyOf, objectKey } from '../../runtime/informer.ts';
-import type { AgentHub } from '../../hub/agent-hub.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
-import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
-import type { Logger } from '../../../lib/log.ts';
 import { JobTracker } from '../shared/jobs.ts';
-import { nodeView, recordPlanEvents, requeueOnNodeChange, updateFinalizers, writePlannedStatus, type PlanEvent } from '../shared/reconcile.ts';
+import { nodeView, recordPlanEvents, requeueOnNodeChange, updateFinalizers, writePlannedStatus, type HubReconcilerDeps, type PlanEvent } from '../shared/reconcile.ts';
 import { BACKUP_FINALIZER, planBackup, relevantNode, type BackupAction } from './plan.ts';
 
 export const BY_SERVER = 'byServer';
 /** A backup of a large data dir over a slow disk: generous, the agent bounds nothing by it. */
 export const BACKUP_RPC_TIMEOUT_MS = 6 * 3600_000;
 
-export interface BackupControllerDeps {
-  store: ResourceStore;
-  hub: AgentHub;
-  events: EventRecorder;
-  log: Logger;
-  workers?: number;
-  now?: () => Date;
-}
-
 /** `namespace/serverRef`: Backups and Restores are indexed by the server they name. */
 export const serverRefKey = (obj: { metadata: { namespace?: string }; spec?: { serverRef?: string } }) =>
   obj.spec?.serverRef ? objectKey(obj.metadata.namespace, obj.spec.serverRef) : undefined;
 
-export function addBackupController(mgr: Manager, deps: BackupControllerDeps): Controller<Backup> {
+export function addBackupController(mgr: Manager, deps: HubReconcilerDeps): Controller<Backup> {
   const { store, hub, log } = deps;
   const now = deps.now ?? (() => new Date());
   const servers = mgr.informer<GameServer>('GameServer');

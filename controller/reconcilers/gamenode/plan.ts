@@ -28,7 +28,7 @@
 //   whole, since a merge patch replaces arrays). lastHeartbeatTime, dockerVersion and osInfo are
 //   left to the hub's NodeStatusWriter (throttled writes); agentVersion is set here only when it differs.
 import type { HealthReport } from '../../../agent/runtime/health.ts';
-import type { Condition, GameNode, GameNodeStatus, GameServer, NodeCapacity } from '../../../crds/types.ts';
+import type { GameNode, GameNodeStatus, GameServer, NodeCapacity } from '../../../crds/types.ts';
 import { hostPortsOf, portId } from '../../scheduling/ports.ts';
 import { allocatedOn, DIMENSIONS, nodeAllocatable, serverKey, type TemplateSource } from '../../scheduling/resources.ts';
 import { currentNode, isOnNode } from '../../../crds/placement.ts';

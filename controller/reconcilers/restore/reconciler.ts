@@ -5,12 +5,8 @@ import type { Backup, GameNode, GameServer, Restore } from '../../../crds/types.
 import type { RestoreRunResult } from '../../../agent/protocol.ts';
 import type { Controller, Manager } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
-import type { AgentHub } from '../../hub/agent-hub.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
-import type { ResourceStore } from '../../store/types.ts';
-import type { Logger } from '../../../lib/log.ts';
 import { JobTracker } from '../shared/jobs.ts';
-import { nodeView, recordPlanEvents, requeueOnNodeChange, writePlannedStatus } from '../shared/reconcile.ts';
+import { nodeView, recordPlanEvents, requeueOnNodeChange, writePlannedStatus, type HubReconcilerDeps } from '../shared/reconcile.ts';
 import { serverRefKey } from '../backup/reconciler.ts';
 import { planRestore, relevantRestoreNode } from './plan.ts';
 
@@ -18,16 +14,7 @@ const BY_SERVER = 'byServer';
 const BY_BACKUP = 'byBackup';
 export const RESTORE_RPC_TIMEOUT_MS = 6 * 3600_000;
 
-export interface RestoreControllerDeps {
-  store: ResourceStore;
-  hub: AgentHub;
-  events: EventRecorder;
-  log: Logger;
-  workers?: number;
-  now?: () => Date;
-}
-
-export function addRestoreController(mgr: Manager, deps: RestoreControllerDeps): Controller<Restore> {
+export function addRestoreController(mgr: Manager, deps: HubReconcilerDeps): Controller<Restore> {
   const { store, hub, log } = deps;
   const now = deps.now ?? (() => new Date());
   const servers = mgr.informer<GameServer>('GameServer');

@@ -19,6 +19,16 @@ export interface PlanEvent {
   message: string;
 }
 
+/** What a reconciler that calls agents needs (backup, restore, transfer). */
+export interface HubReconcilerDeps {
+  store: ResourceStore;
+  hub: AgentHub;
+  events: EventRecorder;
+  log: Logger;
+  workers?: number;
+  now?: () => Date;
+}
+
 export interface NodeView {
   name: string;
   /** A GameNode of that name exists. */

@@ -13,23 +13,13 @@ import type { GameNode, GameServer, ServerTemplate } from '../../../crds/types.t
 import { boundNode, dataNode } from '../../../crds/placement.ts';
 import { generationChanged, metadataChanged, type Controller, type Manager } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
-import type { AgentHub } from '../../hub/agent-hub.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
-import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
 import { checkBinding } from '../../scheduling/scheduler.ts';
-import type { Logger } from '../../../lib/log.ts';
 import { JobTracker } from '../shared/jobs.ts';
-import { recordPlanEvents, updateFinalizers, writePlannedStatus } from '../shared/reconcile.ts';
+import { recordPlanEvents, updateFinalizers, writePlannedStatus, type HubReconcilerDeps } from '../shared/reconcile.ts';
 import { planTransfer, TRANSFER_FINALIZER, type Fit, type MoveResult, type TransferAction, type TransferNodeView } from './plan.ts';
 
-export interface TransferControllerDeps {
-  store: ResourceStore;
-  hub: AgentHub;
-  events: EventRecorder;
-  log: Logger;
-  workers?: number;
-  now?: () => Date;
+export interface TransferControllerDeps extends HubReconcilerDeps {
   /** Transfer ids (default: 16 random hex digits). */
   newId?: () => string;
 }
