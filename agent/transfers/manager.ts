@@ -24,7 +24,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createLogger, type Logger } from '../../lib/log.ts';
@@ -148,17 +148,20 @@ export class TransferManager {
     if (!st?.isDirectory()) throw new TransferError('not_found', `the server's data directory ${data} does not exist on this node`);
     const { stream: pack, stats } = packDataDir(data);
     const meter = new Meter();
-    const out = new PassThrough({ highWaterMark: 256 * 1024 });
-    const extra: Transform[] = [...slowStages({ slowMs: this.slowMs }), ...(this.corruptAt !== undefined ? [new Corrupt(this.corruptAt)] : [])];
+    const stages: Transform[] = [meter, ...slowStages({ slowMs: this.slowMs }), ...(this.corruptAt !== undefined ? [new Corrupt(this.corruptAt)] : [])];
+    // Piped, not pipeline()d into a sink: the last stage itself is what the byte stream reads, so no
+    // extra copy; a failure anywhere ends the last stage with it.
+    let out: Readable = pack;
+    for (const stage of stages) {
+      out.once('error', (err) => stages.at(-1)!.destroy(err));
+      out = out.pipe(stage);
+    }
     this.log.info('transfer send started', { server: p.uid, transfer: p.transferId, dataDir: data });
-    const packing = pipeline(pack, meter, ...extra, out);
-    packing.catch(() => {});
     try {
       await this.o.streams.send(p.streamId, out, { credit: p.window });
-      await packing;
     } catch (err) {
       pack.destroy();
-      out.destroy();
+      for (const stage of stages) stage.destroy();
       const code = codeOf(err);
       throw new TransferError(code && /^[a-z_]+$/.test(code) ? code : 'failed', `sending ${data} failed: ${(err as Error).message}`);
     }
