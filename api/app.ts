@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import type { CrdRegistry } from '../crds/registry.ts';
 import type { ResourceStore } from '../controller/store/types.ts';
-import type { EventRecorder } from '../controller/events/recorder.ts';
+import type { EventSink } from '../controller/events/recorder.ts';
 import type { Logger } from '../lib/log.ts';
 import { systemRoutes } from './routes/system.ts';
 import { agentRoutes } from './routes/agent.ts';
@@ -21,7 +21,7 @@ export interface AppDeps {
   metrics?: MetricsRegistry;
   store: ResourceStore;
   registry: CrdRegistry;
-  events: EventRecorder;
+  events: EventSink;
   log: Logger;
   /** Node enrolment: mounts /api/agent/enroll and /api/nodes/:id/deployment-token. */
   nodes?: NodeEnrollment;

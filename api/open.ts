@@ -1,6 +1,6 @@
 // Opens the API's own state (accounts, audit log, signing secret) beside the controller's, and bundles
 // everything route modules need into ApiServices.
-import type { SqliteDb } from '../controller/store/sqlite-db.ts';
+import type { SqlDb } from '../controller/store/sql-db.ts';
 import { AccountStore } from './auth/accounts.ts';
 import { Authenticator } from './auth/authenticate.ts';
 import { TokenService, loadOrCreateSecret } from './auth/tokens.ts';
@@ -17,7 +17,7 @@ import { isStoreError } from '../controller/store/errors.ts';
 
 /** The controller's parts are passed through as ApiServices names them; the API's own are opened here. */
 export interface OpenApiOptions extends Pick<ApiServices, 'store' | 'registry' | 'events' | 'log' | 'hub' | 'nodes' | 'metrics' | 'alerts' | 'databases' | 'publicUrl' | 'trustProxy'> {
-  db: SqliteDb;
+  db: SqlDb;
   /** Where the signing secret lives (generated on first start). Or pass `secret`. */
   dataDir?: string;
   secret?: Uint8Array;

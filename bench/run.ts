@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   waits: () => import('./waits.ts'),
   start: () => import('./start.ts'),
   transfer: () => import('./transfer.ts'),
+  cluster: () => import('./cluster.ts'),
 };
 
 const wanted = process.argv.slice(2);

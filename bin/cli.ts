@@ -12,17 +12,32 @@ Usage:
             [--max-body-kb 1024] [--upload-max-mb 100] [--tls-port 6443 | -1 | --no-tls] [--tls-san NAME ...]
             [--web-dir web/dist | --no-web]
             [--facade-port NAME=PORT ...]
+            [--store-only]
                                    run everything on this machine: store, manifests watcher, API,
                                    and a local agent enrolled as GameNode NAME (default: hostname);
                                    ServerTemplates in --seed (default manifests/examples) are
                                    created when missing; the API is also served over HTTPS on
                                    --tls-port (a CA of its own in DATA_DIR/tls), where kubectl goes;
                                    --facade-port serves one panel's API alone at / on its own port
+                                   --store-only serves the store and its APIs with no controllers
+                                   and no agent (an apiserver for \`gantry controller --kubeconfig\`)
   gantry apply -f FILE|DIR [-f ...] [-n NS]     create or update resources from YAML
   gantry get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o yaml|json|name|wide]
   gantry delete KIND NAME... [-n NS]  |  gantry delete -f FILE|DIR
   gantry kubeconfig [--server URL] [--api-key] [-n NS]
                                    print a kubeconfig for kubectl (server URL/k8s, a bearer token)
+  gantry controller [--kubeconfig FILE] [--port 8080] [--probe-port 8081] [--lease-name gantry-controller]
+            [--lease-namespace NS] [--identity ID] [--lease-duration 15] [--renew-deadline 10]
+            [--retry-period 2] [--data-dir DIR] [--database postgres://… | FILE]
+            [--events kubernetes|database] [--public-url URL] [--sftp-port 2022 | --no-sftp]
+                                   run on a Kubernetes API server (--kubeconfig or $KUBECONFIG, else
+                                   the in-cluster config): replicas elect a leader on a Lease; only
+                                   the leader runs controllers, agent hub and API; /readyz on the
+                                   probe port answers 200 only there; --database postgres://…
+                                   ($GANTRY_DATABASE_URL) holds accounts, grants, audit, node
+                                   credentials, events, alerts for every replica (default
+                                   DATA_DIR/gantry.db); events are core/v1 Events on the API server
+                                   unless --events database
   gantry agent --panel URL --token TOKEN [--data-dir /var/lib/gantry-agent]
                                    run the node agent (enrols with the one-time token on first start)
   gantry node token NAME [--ttl 1h]  issue a deployment token for a GameNode
@@ -71,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
           seed: { type: 'string', default: process.env.GANTRY_SEED ?? packagePath('manifests/examples') },
           'no-seed': { type: 'boolean' },
           'no-agent': { type: 'boolean' },
+          'store-only': { type: 'boolean' },
           'node-name': { type: 'string', default: process.env.GANTRY_NODE_NAME },
           port: { type: 'string', default: process.env.GANTRY_PORT ?? '8080' },
           host: { type: 'string', default: process.env.GANTRY_HOST ?? '127.0.0.1' },
@@ -118,7 +134,8 @@ async function main(argv: string[]): Promise<number> {
         apiLimits: { maxBodyBytes: maxBodyKb * 1024, uploadMaxBytes: uploadMaxMb * 1024 * 1024 },
         webDir: values['no-web'] ? false : values['web-dir'],
         facadePorts,
-        localAgent: values['no-agent'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
+        localAgent: values['no-agent'] || values['store-only'] ? undefined : { nodeName: values['node-name'] ?? localNodeName() },
+        storeOnly: values['store-only'],
       });
     }
     case 'apply': {
@@ -178,6 +195,58 @@ async function main(argv: string[]): Promise<number> {
       const code = await agentCommand({ panel: values.panel, token: values.token, dataDir: values['data-dir'], signal: lifeline.signal });
       process.stdin.destroy(); // a lifeline still being read would keep the process alive
       return code;
+    }
+    case 'controller': {
+      const { values } = parseCliArgs({
+        args: rest,
+        options: {
+          kubeconfig: { type: 'string', default: process.env.GANTRY_KUBECONFIG ?? process.env.KUBECONFIG?.split(':')[0] },
+          'data-dir': { type: 'string', default: process.env.GANTRY_DATA_DIR ?? '.gantry-controller' },
+          database: { type: 'string', default: process.env.GANTRY_DATABASE_URL },
+          events: { type: 'string', default: process.env.GANTRY_EVENTS ?? 'kubernetes' },
+          port: { type: 'string', default: process.env.GANTRY_PORT ?? '8080' },
+          host: { type: 'string', default: process.env.GANTRY_HOST ?? '0.0.0.0' },
+          'probe-port': { type: 'string', default: process.env.GANTRY_PROBE_PORT ?? '8081' },
+          'lease-namespace': { type: 'string', default: process.env.GANTRY_LEASE_NAMESPACE },
+          'lease-name': { type: 'string', default: process.env.GANTRY_LEASE_NAME ?? 'gantry-controller' },
+          identity: { type: 'string', default: process.env.GANTRY_IDENTITY },
+          'lease-duration': { type: 'string', default: process.env.GANTRY_LEASE_DURATION ?? '15' },
+          'renew-deadline': { type: 'string', default: process.env.GANTRY_RENEW_DEADLINE ?? '10' },
+          'retry-period': { type: 'string', default: process.env.GANTRY_RETRY_PERIOD ?? '2' },
+          'public-url': { type: 'string', default: process.env.GANTRY_PUBLIC_URL },
+          'sftp-port': { type: 'string', default: process.env.GANTRY_SFTP_PORT ?? '2022' },
+          'no-sftp': { type: 'boolean' },
+        },
+      });
+      const port = (flag: string, v: string | undefined) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${flag} must be 0-65535, not "${v}"`);
+        return n;
+      };
+      const seconds = (flag: string, v: string | undefined) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new Error(`--${flag} must be a number of seconds from 0 to 3600, not "${v}"`);
+        return Math.round(n * 1000);
+      };
+      if (values.events !== 'kubernetes' && values.events !== 'database') throw new Error(`--events must be kubernetes or database, not "${values.events}"`);
+      const { controllerCommand } = await import('./commands/controller.ts');
+      return controllerCommand({
+        kubeconfig: values.kubeconfig,
+        dataDir: values['data-dir'],
+        database: values.database,
+        events: values.events,
+        port: port('port', values.port),
+        host: values.host,
+        probePort: port('probe-port', values['probe-port']),
+        leaseNamespace: values['lease-namespace'],
+        leaseName: values['lease-name'],
+        identity: values.identity,
+        leaseDurationMs: seconds('lease-duration', values['lease-duration']),
+        renewDeadlineMs: seconds('renew-deadline', values['renew-deadline']),
+        retryPeriodMs: seconds('retry-period', values['retry-period']),
+        publicUrl: values['public-url'],
+        sftpPort: values['no-sftp'] ? false : port('sftp-port', values['sftp-port']),
+      });
     }
     case 'kubeconfig': {
       const { kubeconfigCommand } = await import('./commands/kubeconfig.ts');

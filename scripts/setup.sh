@@ -63,13 +63,15 @@ command -v mariadb-install-db >/dev/null 2>&1 || pkgs+=(mariadb-server)
 command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 # ... and it draws text with whatever fonts exist: without any, screenshots show boxes (installed without recommends).
 [ -n "$(find /usr/share/fonts -name '*.ttf' -print -quit 2>/dev/null)" ] || pkgs+=(fonts-dejavu-core)
+# Cluster mode's shared database: the tests start their own PostgreSQL (initdb + pg_ctl in a temp dir).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || pkgs+=(postgresql)
 if [ ${#pkgs[@]} -gt 0 ]; then
   t=$(gantry_now)
   gantry_log "packages: installing ${pkgs[*]}"
   gantry_apt_install "${pkgs[@]}"
   gantry_log "packages: installed ${pkgs[*]} ($(gantry_elapsed "$t"))"
 else
-  gantry_log "packages: docker.io, busybox-static, openssh-client, sshpass, kubectl and chromium present"
+  gantry_log "packages: docker.io, busybox-static, openssh-client, sshpass, kubectl, chromium and postgresql present"
 fi
 
 # ---- kubectl 1.20 beside the installed one ------------------------------------------------------

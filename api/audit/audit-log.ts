@@ -1,6 +1,6 @@
 // The audit log: every mutating API call (and every refusal of one), with who, what, on which
 // resource, from where, and the outcome. Kept in the embedded database, pruned by age.
-import type { SqliteDb } from '../../controller/store/sqlite-db.ts';
+import type { SqlDb } from '../../controller/store/sql-db.ts';
 import { migrate, type Migration } from '../../controller/store/migrations.ts';
 import type { Logger } from '../../lib/log.ts';
 
@@ -81,13 +81,13 @@ export interface AuditQuery {
 
 export class AuditLog {
   private constructor(
-    private readonly db: SqliteDb,
+    private readonly db: SqlDb,
     private readonly log: Logger,
     private readonly now: () => number,
     private readonly retentionDays: number,
   ) {}
 
-  static async open(opts: { db: SqliteDb; log: Logger; now?: () => number; retentionDays?: number }): Promise<AuditLog> {
+  static async open(opts: { db: SqlDb; log: Logger; now?: () => number; retentionDays?: number }): Promise<AuditLog> {
     await migrate(opts.db, 'audit', MIGRATIONS);
     return new AuditLog(opts.db, opts.log, opts.now ?? Date.now, opts.retentionDays ?? 90);
   }

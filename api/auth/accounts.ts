@@ -6,7 +6,7 @@
 // Secrets (passwords, refresh tokens, API keys, recovery codes) are stored only as hashes.
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { SqliteDb } from '../../controller/store/sqlite-db.ts';
+import type { SqlDb } from '../../controller/store/sql-db.ts';
 import { migrate, type Migration } from '../../controller/store/migrations.ts';
 import { ApiError, badRequest, conflict, notFound } from '../http/errors.ts';
 import { checkPasswordStrength, hashPassword, verifyPassword, dummyHash } from './passwords.ts';
@@ -129,7 +129,7 @@ export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex'
 const id = () => randomUUID();
 
 export interface AccountStoreOptions {
-  db: SqliteDb;
+  db: SqlDb;
   /**
    * The server of a name as it exists now: adopts the name-keyed grants of the first schema at open,
    * and serves the by-name overloads of setServerGrant/removeServerGrant. Without it, those throw.
@@ -142,7 +142,7 @@ export interface AccountStoreOptions {
 
 export class AccountStore extends EventEmitter<AccountEvents> implements PerServerState {
   readonly stateName = 'subuser grants';
-  private readonly db: SqliteDb;
+  private readonly db: SqlDb;
   private readonly now: () => number;
   readonly sessionTtlSeconds: number;
   private readonly users = new Map<string, UserRow>();

@@ -5,7 +5,7 @@
 // Rows of the first schema (`server_subusers`, keyed by namespace/name) are adopted at start by
 // adoptNameKeyed(): each is given the uid of the server of that name as it exists now; rows of servers
 // that no longer exist are dropped. The table is in the accounts database; AccountStore owns it.
-import type { SqliteDb } from '../../controller/store/sqlite-db.ts';
+import type { SqlDb } from '../../controller/store/sql-db.ts';
 import type { GoneServer } from '../../controller/lifecycle/server-reaper.ts';
 
 /** A server as grants know it. */
@@ -47,7 +47,7 @@ export class ServerGrants {
   private readonly byUid = new Map<string, Entry>();
 
   constructor(
-    private readonly db: SqliteDb,
+    private readonly db: SqlDb,
     private readonly iso: () => string,
   ) {}
 

@@ -2,8 +2,8 @@
 import type { CrdRegistry } from '../../crds/registry.ts';
 import type { GameServer } from '../../crds/types.ts';
 import type { AnyResource } from '../../crds/resource.ts';
-import type { ResourceStore } from '../../controller/store/types.ts';
-import type { EventRecorder } from '../../controller/events/recorder.ts';
+import { hasLocalRevision, type ResourceStore } from '../../controller/store/types.ts';
+import type { EventSink } from '../../controller/events/recorder.ts';
 import type { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
 import type { AgentHub } from '../../controller/hub/agent-hub.ts';
 import type { MetricsHistory } from '../../controller/metrics/history.ts';
@@ -36,7 +36,7 @@ export const DEFAULT_LIMITS: ApiLimits = { authPerMinute: 10, userPerMinute: 200
 export interface ApiServices {
   store: ResourceStore;
   registry: CrdRegistry;
-  events: EventRecorder;
+  events: EventSink;
   log: Logger;
   accounts: AccountStore;
   auth: Authenticator;
@@ -70,7 +70,9 @@ export interface ApiServices {
 
 /**
  * Lists of a kind, reused while the store's revision has not moved (any committed write moves it), so a
- * burst of reads costs one query each and is never stale. Callers must not mutate the objects.
+ * burst of reads costs one query each and is never stale. Only a store in this process has such a
+ * revision (LocalRevision); over a remote store (KubeStore) every call lists. Callers must not mutate
+ * the objects.
  */
 export class ListCache {
   private readonly lists = new Map<string, { rv: string; items: unknown[] }>();
@@ -78,11 +80,13 @@ export class ListCache {
   constructor(private readonly store: ResourceStore) {}
 
   async list<T extends AnyResource>(kind: string, namespace?: string): Promise<T[]> {
+    const opts = namespace === undefined ? {} : { namespace };
+    if (!hasLocalRevision(this.store)) return (await this.store.list<T>(kind, opts)).items;
     const key = `${kind}/${namespace ?? ''}`;
     const rv = await this.store.currentResourceVersion();
     const hit = this.lists.get(key);
     if (hit?.rv === rv) return hit.items as T[];
-    const list = await this.store.list<T>(kind, namespace === undefined ? {} : { namespace });
+    const list = await this.store.list<T>(kind, opts);
     // An object that did not change keeps its identity across revisions (another object's write moved
     // the revision): what is cached per object (e.g. its mapped JSON) survives.
     const before = new Map((hit?.items as T[] | undefined)?.map((o) => [o.metadata.uid, o]));

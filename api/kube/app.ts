@@ -11,6 +11,8 @@ import type { KubeDeps, KubeEnv } from './context.ts';
 import { mountCore } from './core.ts';
 import { mountDiscovery } from './discovery.ts';
 import { mountResources } from './resources.ts';
+import type { LeaseStore } from './lease-store.ts';
+import { mountLeases } from './leases.ts';
 import { failure, kubeError, statusReply } from './status.ts';
 
 /** Where `gantry up` serves the dialect: kubeconfig `server: http://HOST:8080/k8s`. */
@@ -27,6 +29,8 @@ export interface KubeSettings {
   ca?: string;
   /** How often a watch with allowWatchBookmarks gets a BOOKMARK (default 60 s). */
   bookmarkIntervalMs?: number;
+  /** coordination.k8s.io/v1 Leases (leader election of `gantry controller` replicas); not served without. */
+  leases?: LeaseStore;
 }
 
 /** Paths an unauthenticated client may read (as kube-apiserver's system:public-info-viewer). */
@@ -66,8 +70,10 @@ export function kubeApp(svc: ApiServices, endpoint: KubeSettings = {}, base = KU
     if (!endpoint.tlsPort || !endpoint.ca) throw kubeError('NotFound', 'this Gantry serves no HTTPS listener (gantry up --tls-port), and kubectl sends its token only over HTTPS');
     return c.json({ tlsPort: endpoint.tlsPort, basePath: base, certificateAuthorityData: Buffer.from(endpoint.ca).toString('base64') });
   });
-  mountDiscovery(app, deps);
+  mountDiscovery(app, deps, { leases: !!endpoint.leases });
   mountCore(app, deps);
+  // Before the custom resources: their /apis/:group/:version/... routes would answer first otherwise.
+  if (endpoint.leases) mountLeases(app, deps, endpoint.leases);
   mountResources(app, deps);
 
   app.all('*', (c) => statusReply(c, kubeError('NotFound', `the server could not find the requested resource (${c.req.method} ${c.req.path})`), log));

@@ -1,7 +1,8 @@
 // The core/v1 kinds kubectl needs beside Gantry's own: Events (`kubectl get events`, the Events of
-// `kubectl describe`) from the controller's event recorder, and Namespaces. Gantry's namespaces are
-// implicit (a namespaced object may name any): `default` and every namespace an object lives in are
-// listed as Active, and they cannot be created or deleted. Both are read-only here.
+// `kubectl describe`) from the controller's event recorder — also recorded through it (create,
+// patch), as a controller using this Gantry as its apiserver does — and Namespaces. Gantry's
+// namespaces are implicit (a namespaced object may name any): `default` and every namespace an object
+// lives in are listed as Active, and they cannot be created or deleted.
 import type { Hono } from 'hono';
 import { createHash } from 'node:crypto';
 import type { KubeEvent } from '../../controller/events/recorder.ts';
@@ -10,12 +11,12 @@ import type { GameServer } from '../../crds/types.ts';
 import { age } from '../../crds/columns.ts';
 import { can } from '../rbac/access.ts';
 import type { KubeContext, KubeDeps, KubeEnv } from './context.ts';
-import { negotiate } from './negotiate.ts';
+import { negotiate, readBody } from './negotiate.ts';
 import { kubeError, statusReply } from './status.ts';
 import { toTable, type Columns } from './table.ts';
 
 export const CORE_RESOURCES = [
-  { name: 'events', singularName: 'event', namespaced: true, kind: 'Event', verbs: ['get', 'list'], shortNames: ['ev'] },
+  { name: 'events', singularName: 'event', namespaced: true, kind: 'Event', verbs: ['create', 'get', 'list', 'patch'], shortNames: ['ev'] },
   { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['get', 'list'], shortNames: ['ns'] },
 ];
 
@@ -214,6 +215,47 @@ export function mountCore(app: Hono<KubeEnv>, deps: KubeDeps): void {
   app.get('/api/v1/events', listEvents);
   app.get('/api/v1/namespaces/:ns/events', listEvents);
   app.get('/api/v1/namespaces/:ns/events/:name', getEvent);
+  // Recording an event (what a controller on this Gantry as its apiserver does, KubeEventSink): the
+  // recorder keeps its own names and counts — a create of an occurrence already recorded, or a patch
+  // of an event, counts one more occurrence of it (as the client's count would say).
+  const requireEventWrite = (c: KubeContext) => {
+    const p = c.get('principal');
+    if (!can(p, 'resource.write')) throw kubeError('Forbidden', `events is forbidden: User "${p.username}" cannot create events (needs resource.write)`);
+  };
+  const occurrence = async (c: KubeContext, body: unknown, ns: string) => {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw kubeError('BadRequest', 'the request body must be an Event object');
+    const e = body as Partial<KubeEvent> & { involvedObject?: Partial<KubeEvent['involvedObject']> };
+    const o: Partial<KubeEvent['involvedObject']> = e.involvedObject ?? {};
+    if (typeof o.kind !== 'string' || typeof o.name !== 'string') throw kubeError('Invalid', 'Event is invalid: involvedObject.kind and involvedObject.name are required', { kind: 'events', causes: [{ field: 'involvedObject', message: 'kind and name are required', reason: 'FieldValueRequired' }] });
+    if ((o.namespace ?? ns) !== ns && !(o.namespace === undefined && ns === 'default')) throw kubeError('Invalid', 'Event is invalid: involvedObject.namespace does not match the event\'s namespace', { kind: 'events' });
+    const type = e.type ?? 'Normal';
+    if (type !== 'Normal' && type !== 'Warning') throw kubeError('Invalid', `Event is invalid: type must be Normal or Warning, not "${String(type)}"`, { kind: 'events' });
+    if (typeof e.reason !== 'string' || !e.reason) throw kubeError('Invalid', 'Event is invalid: reason is required', { kind: 'events' });
+    const involved = { kind: o.kind, name: o.name, ...(o.namespace ? { namespace: o.namespace } : {}), ...(o.uid ? { uid: o.uid } : {}), ...(o.apiVersion ? { apiVersion: o.apiVersion } : {}) };
+    return events.record(involved, type, e.reason, typeof e.message === 'string' ? e.message : '');
+  };
+  app.post('/api/v1/namespaces/:ns/events', async (c) => {
+    try {
+      requireEventWrite(c);
+      const ns = c.req.param('ns')!;
+      return c.json(await occurrence(c, await readBody(c, 'an Event object'), ns), 201);
+    } catch (err) {
+      return statusReply(c, err, log, { resource: 'events', group: '' });
+    }
+  });
+  app.patch('/api/v1/namespaces/:ns/events/:name', async (c) => {
+    const name = c.req.param('name')!;
+    try {
+      requireEventWrite(c);
+      const ns = c.req.param('ns')!;
+      await readBody(c, 'a patch');
+      const [found] = await events.list({ namespace: ns, eventName: name, limit: 1 });
+      if (!found) throw kubeError('NotFound', `events "${name}" not found`, { name, kind: 'events' });
+      return c.json(await occurrence(c, found, ns));
+    } catch (err) {
+      return statusReply(c, err, log, { resource: 'events', group: '', name });
+    }
+  });
   app.on(['POST', 'PUT', 'PATCH', 'DELETE'], ['/api/v1/events', '/api/v1/namespaces/:ns/events', '/api/v1/namespaces/:ns/events/:name'], readOnly('events'));
   app.get('/api/v1/namespaces', listNamespaces);
   app.get('/api/v1/namespaces/:name', getNamespace);

@@ -11,6 +11,7 @@ import type { KubeDeps, KubeEnv } from './context.ts';
 import { encodeOpenApiV2 } from './openapi-protobuf.ts';
 import { wantsProtobufOpenApi } from './negotiate.ts';
 import { CORE_RESOURCES } from './core.ts';
+import { COORDINATION_GROUP, COORDINATION_VERSION, LEASE_RESOURCES } from './leases.ts';
 
 /** The Kubernetes API level whose custom-resource behaviour the dialect follows. */
 export const KUBERNETES_LEVEL = { major: '1', minor: '32' };
@@ -32,10 +33,16 @@ function groupResources(registry: CrdRegistry): unknown[] {
   });
 }
 
-export function mountDiscovery(app: Hono<KubeEnv>, deps: KubeDeps): void {
+export function mountDiscovery(app: Hono<KubeEnv>, deps: KubeDeps, served: { leases: boolean } = { leases: false }): void {
   const { registry } = deps.svc;
   const groupVersion = `${GROUP}/${VERSION}`;
   const group = { name: GROUP, versions: [{ groupVersion, version: VERSION }], preferredVersion: { groupVersion, version: VERSION } };
+  const coordinationVersion = `${COORDINATION_GROUP}/${COORDINATION_VERSION}`;
+  const coordination = { name: COORDINATION_GROUP, versions: [{ groupVersion: coordinationVersion, version: COORDINATION_VERSION }], preferredVersion: { groupVersion: coordinationVersion, version: COORDINATION_VERSION } };
+  if (served.leases) {
+    app.get(`/apis/${COORDINATION_GROUP}`, (c) => c.json({ kind: 'APIGroup', apiVersion: 'v1', ...coordination }));
+    app.get(`/apis/${coordinationVersion}`, (c) => c.json({ kind: 'APIResourceList', apiVersion: 'v1', groupVersion: coordinationVersion, resources: LEASE_RESOURCES }));
+  }
 
   app.get('/version', (c) =>
     c.json({
@@ -55,7 +62,7 @@ export function mountDiscovery(app: Hono<KubeEnv>, deps: KubeDeps): void {
     return c.json({ kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: host }] });
   });
   app.get('/api/v1', (c) => c.json({ kind: 'APIResourceList', groupVersion: 'v1', resources: CORE_RESOURCES }));
-  app.get('/apis', (c) => c.json({ kind: 'APIGroupList', apiVersion: 'v1', groups: [group] }));
+  app.get('/apis', (c) => c.json({ kind: 'APIGroupList', apiVersion: 'v1', groups: served.leases ? [group, coordination] : [group] }));
   app.get(`/apis/${GROUP}`, (c) => c.json({ kind: 'APIGroup', apiVersion: 'v1', ...group }));
   const resources = groupResources(registry);
   app.get(`/apis/${GROUP}/${VERSION}`, (c) => c.json({ kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources }));

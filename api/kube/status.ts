@@ -10,12 +10,12 @@ import type { Logger } from '../../lib/log.ts';
 export type KubeReason =
   | 'BadRequest' | 'Unauthorized' | 'Forbidden' | 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Gone' | 'Expired'
   | 'Invalid' | 'MethodNotAllowed' | 'NotAcceptable' | 'UnsupportedMediaType' | 'RequestEntityTooLarge'
-  | 'TooManyRequests' | 'InternalError';
+  | 'TooManyRequests' | 'InternalError' | 'Timeout' | 'ServiceUnavailable';
 
 const CODES: Record<KubeReason, number> = {
   BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405, NotAcceptable: 406,
   AlreadyExists: 409, Conflict: 409, Gone: 410, Expired: 410, RequestEntityTooLarge: 413, UnsupportedMediaType: 415,
-  Invalid: 422, TooManyRequests: 429, InternalError: 500,
+  Invalid: 422, TooManyRequests: 429, InternalError: 500, Timeout: 504, ServiceUnavailable: 503,
 };
 
 export interface StatusDetails {

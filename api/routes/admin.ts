@@ -122,7 +122,7 @@ export const adminRoutes: readonly RouteSpec[] = [
       let database = 'connected';
       let databaseError: string | undefined;
       try {
-        await svc.store.currentResourceVersion();
+        await svc.store.list('GameNode', { limit: 1 });
       } catch (err) {
         database = 'error';
         databaseError = (err as Error).message;

@@ -8,7 +8,8 @@ export function systemRoutes({ store, log, startedAt }: { store: ResourceStore; 
   const app = new Hono();
   app.get('/healthz', async (c) => {
     try {
-      const resourceVersion = await store.currentResourceVersion();
+      // A one-item list: the cheapest call every store answers (an apiserver included) that proves reads work.
+      const { resourceVersion } = await store.list('GameNode', { limit: 1 });
       return c.json({ status: 'ok', store: { ok: true, resourceVersion }, uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000) });
     } catch (err) {
       log.error('health check failed: store unreachable', { err });

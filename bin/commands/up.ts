@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { CrdRegistry } from '../../crds/registry.ts';
 import { SqliteDb } from '../../controller/store/sqlite-db.ts';
 import { SqliteStore } from '../../controller/store/sqlite-store.ts';
-import { EventRecorder } from '../../controller/events/recorder.ts';
+import { EventRecorder, type EventSink } from '../../controller/events/recorder.ts';
+import type { ResourceStore } from '../../controller/store/types.ts';
+import type { SqlDb } from '../../controller/store/sql-db.ts';
 import { ManifestSource } from '../../controller/sources/manifests.ts';
 import { seedTemplates } from '../../controller/sources/seed.ts';
 import { NodeEnrollment } from '../../controller/nodes/enrollment.ts';
@@ -17,6 +19,7 @@ import { createApp } from '../../api/app.ts';
 import { FACADES } from '../../api/facades.ts';
 import { facadeApp } from '../../api/http/dialect.ts';
 import type { KubeSettings } from '../../api/kube/app.ts';
+import { LeaseStore } from '../../api/kube/lease-store.ts';
 import { defaultTlsNames, loadOrCreateTls } from '../../api/http/tls.ts';
 import { openApiServices } from '../../api/open.ts';
 import type { ApiServices } from '../../api/http/services.ts';
@@ -25,6 +28,7 @@ import { SocketRegistry, type UpgradeHandler } from '../../api/ws/registry.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { GANTRY_VERSION } from '../../lib/version.ts';
 import { LocalAgent } from './local-agent.ts';
+import { untilSignal } from './signals.ts';
 import { Manager } from '../../controller/runtime/controller.ts';
 import { addGameNodeController } from '../../controller/reconcilers/gamenode/reconciler.ts';
 import { addGameServerController } from '../../controller/reconcilers/gameserver/reconciler.ts';
@@ -40,6 +44,7 @@ import { ServerReaper } from '../../controller/lifecycle/server-reaper.ts';
 import { Operations } from '../../controller/operations/index.ts';
 import type { GameServer } from '../../crds/types.ts';
 import { DatabaseService } from '../../controller/databases/service.ts';
+import type { SecretBox } from '../../controller/databases/secret-box.ts';
 import { ServerDatabases } from '../../controller/databases/cleanup.ts';
 import { defaultWebRoot } from '../../api/web/static.ts';
 
@@ -72,28 +77,35 @@ export interface UpOptions {
   tlsNames?: string[];
   /** The built web panel served at `/` (default: the checkout's web/dist); false = no panel. */
   webDir?: string | false;
+  /** Serve the store and the APIs over it (REST, /k8s) but run nothing that acts on it: no controllers,
+   *  no alert evaluation, no local agent. What `gantry controller --kubeconfig` replicas use as their
+   *  apiserver where there is no Kubernetes (tests, a trial). */
+  storeOnly?: boolean;
+  /** Changes the store keeps for watches from an older resourceVersion (SqliteStore historyLimit; tests). */
+  storeHistoryLimit?: number;
 }
 
-/** Everything `gantry up` runs, started; `stop()` shuts it down in order. Tests embed it too. */
-export interface Embedded {
+/** Everything a Gantry process runs, started; `stop()` shuts it down in order. */
+export interface Gantry<S extends ResourceStore = ResourceStore> {
   url: string;
   port: number;
   dataDir: string;
-  store: SqliteStore;
+  store: S;
   registry: CrdRegistry;
-  events: EventRecorder;
+  events: EventSink;
   nodes: NodeEnrollment;
   hub: AgentHub;
-  manifests: ManifestSource;
+  /** The manifests directory watcher (embedded mode only). */
+  manifests?: ManifestSource;
   localAgent?: LocalAgent;
   manager: Manager;
   api: ApiServices;
-  /** The Schedule controller (runs in progress, for the API). */
-  schedules: ScheduleController;
+  /** The Schedule controller (runs in progress, for the API); none when storeOnly. */
+  schedules?: ScheduleController;
   /** Stats and health history (DATA_DIR/metrics.db). */
   metrics: MetricsHistory;
-  /** Fired alerts: list/get/resolve/bulkResolve/stats. */
-  alerts: AlertService;
+  /** Fired alerts: list/get/resolve/bulkResolve/stats; none when storeOnly. */
+  alerts?: AlertService;
   /** Database hosts and server databases. */
   databases: DatabaseService;
   /** The SFTP server (api/sftp/), when sftpPort asked for one; `sftp.port` is the bound port. */
@@ -107,6 +119,33 @@ export interface Embedded {
   stop(): Promise<void>;
 }
 
+/** `gantry up`: the store is SQLite in the data dir, and the manifests directory is watched. */
+export interface Embedded extends Gantry<SqliteStore> {
+  events: EventRecorder;
+  manifests: ManifestSource;
+}
+
+/** What startGantry runs on: the store and the database of what is not resources, opened by the caller. */
+export interface GantryParts<S extends ResourceStore> {
+  dataDir: string;
+  registry: CrdRegistry;
+  store: S;
+  db: SqlDb;
+  events: EventSink;
+  /** Watch this directory of manifests (embedded mode); undefined: none. */
+  manifestsDir?: string;
+  /** Serve coordination.k8s.io Leases at /k8s (when this process is the apiserver). */
+  leases?: LeaseStore;
+  /** The token-signing secret; default: DATA_DIR/secret (generated on first start). */
+  secret?: Uint8Array;
+  /** Seals server databases' passwords; default: DATA_DIR/database-secrets.key. Replicas must share it. */
+  databaseSecrets?: SecretBox;
+  /** The informers' bookmark interval (a watch silent for three is taken for dropped); default 30 s. */
+  bookmarkIntervalMs?: number;
+  /** Closes what the caller opened, after everything else stopped. */
+  close(): Promise<void>;
+}
+
 export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   // Refused before anything is opened.
   for (const name of Object.keys(opts.facadePorts ?? {})) {
@@ -116,59 +155,63 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await chmod(dataDir, 0o700);
-  const dbPath = path.join(dataDir, 'gantry.db');
-
   const registry = await CrdRegistry.load();
-  const db = await SqliteDb.open(dbPath);
-  const store = await SqliteStore.open({ db, schema: registry, log: rootLogger.child({ component: 'store' }) });
+  const db = await SqliteDb.open(path.join(dataDir, 'gantry.db'));
+  const store = await SqliteStore.open({ db, schema: registry, historyLimit: opts.storeHistoryLimit, log: rootLogger.child({ component: 'store' }) });
   const events = await EventRecorder.open({ db, component: 'gantry' });
-
   if (opts.seedDir) await seedTemplates(store, path.resolve(opts.seedDir), log);
-  const manifestsDir = path.resolve(opts.manifestsDir ?? path.join(dataDir, 'manifests'));
-  await mkdir(manifestsDir, { recursive: true });
-  const manifests = new ManifestSource({ dir: manifestsDir, store, registry, events, log: rootLogger });
-  await manifests.start();
+  const g = await startGantry(opts, {
+    dataDir,
+    registry,
+    store,
+    db,
+    events,
+    manifestsDir: path.resolve(opts.manifestsDir ?? path.join(dataDir, 'manifests')),
+    leases: await LeaseStore.open(db),
+    close: async () => {
+      await store.close();
+      await db.close();
+    },
+  });
+  return { ...g, events, manifests: g.manifests! };
+}
+
+/** The controllers, the agent hub, the APIs and their listeners over a store someone opened. */
+export async function startGantry<S extends ResourceStore>(opts: UpOptions, parts: GantryParts<S>): Promise<Gantry<S>> {
+  const log = rootLogger.child({ component: 'up' });
+  const { dataDir, registry, store, db, events } = parts;
+  let manifests: ManifestSource | undefined;
+  if (parts.manifestsDir) {
+    await mkdir(parts.manifestsDir, { recursive: true });
+    manifests = new ManifestSource({ dir: parts.manifestsDir, store, registry, events, log: rootLogger });
+    await manifests.start();
+  }
 
   const nodes = await NodeEnrollment.open({ db, store, log: rootLogger.child({ component: 'enrollment' }) });
   await nodes.start();
   const hub = new AgentHub({ auth: nodes, store, log: rootLogger.child({ component: 'agent-hub' }) });
 
   // The controllers: informers over the store, work queues, reconcilers.
-  const manager = new Manager({ store, log: rootLogger.child({ component: 'controller' }) });
+  const manager = new Manager({ store, log: rootLogger.child({ component: 'controller' }), bookmarkIntervalMs: parts.bookmarkIntervalMs });
   // Per-server state dies with its server, whichever way it was deleted (controller/lifecycle/).
   const reaper = new ServerReaper({ store, informer: manager.informer<GameServer>('GameServer'), log: rootLogger });
   // The operations layer (rules, spec edits, waits on the shared informers): the API's facades and the
   // schedule steps use the same one.
   const ops = new Operations({ store, informers: manager, hub, reaper });
-  const controllerLog = (name: string) => rootLogger.child({ component: `${name}-controller` });
-  addSchedulerController(manager, { store, hub, events, log: controllerLog('scheduler') });
-  const gameservers = addGameServerController(manager, { store, hub, events, log: controllerLog('gameserver') });
-  addTransferController(manager, { store, hub, events, log: controllerLog('transfer') });
-  addGameNodeController(manager, { store, hub, events, log: controllerLog('gamenode'), onServersChanged: (keys) => keys.forEach((k) => gameservers.enqueue(k)) });
-  addBackupController(manager, { store, hub, events, log: controllerLog('backup') });
-  addRestoreController(manager, { store, hub, events, log: controllerLog('restore') });
-  const schedules = addScheduleController(manager, {
-    store,
-    operations: ops,
-    events,
-    log: controllerLog('schedule'),
-    sendCommand: async (node, uid, line) => {
-      await hub.call(node, 'sendCommand', { uid, line });
-    },
-  });
+  const schedules = opts.storeOnly ? undefined : addControllers(manager, { store, hub, events, operations: ops });
   // Metrics in their own SQLite file, so a flood of samples never queues behind resource writes.
   const metrics = await MetricsHistory.open({ path: path.join(dataDir, 'metrics.db'), ...opts.metricsRetention, log: rootLogger.child({ component: 'metrics' }) });
   hub.on('stats', (_node, samples) => metrics.recordServerStats(samples));
   hub.on('health', (node, health) => metrics.recordNodeHealth(node, health));
-  const alerts = await AlertService.open({ db, store, manager, hub, events, log: rootLogger.child({ component: 'alerts' }) });
+  const alerts = opts.storeOnly ? undefined : await AlertService.open({ db, store, manager, hub, events, log: rootLogger.child({ component: 'alerts' }) });
   // Server databases: hosts and records in the main database, passwords sealed with DATA_DIR/database-secrets.key.
-  const databases = await DatabaseService.open({ db, dataDir, log: rootLogger.child({ component: 'databases' }) });
-  for (const state of [hub, metrics, alerts, new ServerDatabases({ service: databases, events, log: rootLogger.child({ component: 'databases' }) })]) reaper.register(state);
+  const databases = await DatabaseService.open({ db, dataDir, box: parts.databaseSecrets, log: rootLogger.child({ component: 'databases' }) });
+  for (const state of [hub, metrics, alerts, new ServerDatabases({ service: databases, events, log: rootLogger.child({ component: 'databases' }) })]) if (state) reaper.register(state);
   reaper.start();
   await manager.start();
 
   const apiLog = rootLogger.child({ component: 'api' });
-  const api = await openApiServices({ db, dataDir, store, registry, events, hub, nodes, metrics, alerts, databases, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper, ops });
+  const api = await openApiServices({ db, dataDir, secret: parts.secret, store, registry, events, hub, nodes, metrics, alerts, databases, publicUrl: opts.publicUrl, log: apiLog, limits: opts.apiLimits, informers: manager, reaper, ops });
   await bootstrapAdmin(api.accounts, process.env, apiLog);
   // WebSocket endpoints by path: the agent hub's, and every facade's own sockets (api/ws/registry.ts).
   const sockets = new SocketRegistry();
@@ -179,7 +222,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     for (const s of opened) sockets.register(facade.mount + s.path, s.handler, facade.name);
     facadeSockets.set(facade.name, opened);
   }
-  const kube: KubeSettings = {};
+  const kube: KubeSettings = { leases: parts.leases };
   const webRoot = opts.webDir === false ? undefined : opts.webDir ? path.resolve(opts.webDir) : await defaultWebRoot();
   const app = createApp({ store, registry, events, nodes, metrics: manager.metrics, publicUrl: opts.publicUrl, log: apiLog, api, kube, webRoot });
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -190,7 +233,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const address = server.address() as AddressInfo;
   const url = `http://${opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host}:${address.port}`;
   let tlsServer: ServerType | undefined;
-  let tls: Embedded['tls'];
+  let tls: Gantry['tls'];
   if (opts.tlsPort !== undefined && opts.tlsPort !== false && opts.tlsPort >= 0) {
     const material = await loadOrCreateTls(dataDir, defaultTlsNames(opts.host, opts.tlsNames));
     const listenTls = (port: number) => new Promise<ServerType>((resolve, reject) => {
@@ -238,8 +281,8 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
     url,
     port: address.port,
     dataDir,
-    database: dbPath,
-    manifests: manifests.dir,
+    database: db.path,
+    ...(manifests ? { manifests: manifests.dir } : {}),
     ...(webRoot ? { web: webRoot } : {}),
     kinds: registry.kinds().map((k) => k.kind),
     ...(sftp ? { sftpPort: sftp.port } : {}),
@@ -248,7 +291,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   });
 
   let localAgent: LocalAgent | undefined;
-  if (opts.localAgent) {
+  if (opts.localAgent && !opts.storeOnly) {
     localAgent = new LocalAgent({
       panelUrl: url,
       dataDir: path.join(dataDir, 'agent'),
@@ -263,7 +306,7 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
   const stop = async () => {
     await sftp?.stop();
     await localAgent?.stop();
-    await schedules.stop();
+    await schedules?.stop();
     await reaper.stop();
     await manager.stop();
     // Stop intake first (agents, HTTP, files), then close the database once nothing can write.
@@ -279,35 +322,37 @@ export async function startEmbedded(opts: UpOptions): Promise<Embedded> {
         (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
     }
-    await alerts.close();
+    await alerts?.close();
     await metrics.close();
-    await manifests.stop();
-    await store.close();
-    await db.close();
+    await manifests?.stop();
+    await parts.close();
   };
   return { url, port: address.port, dataDir, store, registry, events, nodes, hub, manifests, localAgent, manager, api, schedules, metrics, alerts, databases, sftp, reaper, tls, facadeUrls, stop };
 }
 
+/** The reconcilers of every kind on one manager; returns the Schedule controller (runs in progress). */
+export function addControllers(manager: Manager, deps: { store: ResourceStore; hub: AgentHub; events: EventSink; operations: Operations }): ScheduleController {
+  const { store, hub, events } = deps;
+  const controllerLog = (name: string) => rootLogger.child({ component: `${name}-controller` });
+  addSchedulerController(manager, { store, hub, events, log: controllerLog('scheduler') });
+  const gameservers = addGameServerController(manager, { store, hub, events, log: controllerLog('gameserver') });
+  addTransferController(manager, { store, hub, events, log: controllerLog('transfer') });
+  addGameNodeController(manager, { store, hub, events, log: controllerLog('gamenode'), onServersChanged: (keys) => keys.forEach((k) => gameservers.enqueue(k)) });
+  addBackupController(manager, { store, hub, events, log: controllerLog('backup') });
+  addRestoreController(manager, { store, hub, events, log: controllerLog('restore') });
+  return addScheduleController(manager, {
+    store,
+    operations: deps.operations,
+    events,
+    log: controllerLog('schedule'),
+    sendCommand: async (node, uid, line) => {
+      await hub.call(node, 'sendCommand', { uid, line });
+    },
+  });
+}
+
 /** Runs until SIGINT/SIGTERM; resolves with the exit code after a clean shutdown. */
 export async function up(opts: UpOptions): Promise<number> {
-  const log = rootLogger.child({ component: 'up' });
   const embedded = await startEmbedded(opts);
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info('shutting down', { signal });
-      try {
-        await embedded.stop();
-        log.info('stopped cleanly');
-        resolve(0);
-      } catch (err) {
-        log.error('shutdown failed', { err });
-        resolve(1);
-      }
-    };
-    process.once('SIGINT', () => void shutdown('SIGINT'));
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  });
+  return untilSignal(rootLogger.child({ component: 'up' }), () => embedded.stop());
 }

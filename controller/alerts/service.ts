@@ -23,11 +23,11 @@ import type { EventEmitter } from 'node:events';
 import type { StatsSample } from '../../agent/runtime/stats.ts';
 import type { AlertRule, GameNode, GameServer } from '../../crds/types.ts';
 import { rootLogger, type Logger } from '../../lib/log.ts';
-import type { EventRecorder } from '../events/recorder.ts';
+import type { EventSink } from '../events/recorder.ts';
 import type { Manager } from '../runtime/controller.ts';
 import { keyOf, type Informer } from '../runtime/informer.ts';
 import type { Clock } from '../runtime/workqueue.ts';
-import type { SqliteDb } from '../store/sqlite-db.ts';
+import type { SqlDb } from '../store/sql-db.ts';
 import type { ResourceStore } from '../store/types.ts';
 import { compare, metricValue, ruleApplies, step, type TargetKind, type TrackState } from './evaluate.ts';
 import { AlertError, AlertStore, type Alert, type AlertFilter, type AlertStats } from './store.ts';
@@ -40,13 +40,13 @@ const wall: Clock = { now: () => Date.now(), setTimeout: (f, ms) => setTimeout(f
 
 export interface AlertServiceOptions {
   /** The main database (alerts are kept with the resources). */
-  db: SqliteDb;
+  db: SqlDb;
   store: ResourceStore;
   /** Its shared informers for AlertRule, GameServer and GameNode are used; open before manager.start(). */
   manager: Manager;
   /** The agent hub (its 'stats' event). */
   hub?: Pick<EventEmitter, 'on' | 'off'>;
-  events?: EventRecorder;
+  events?: EventSink;
   log?: Logger;
   clock?: Clock;
   notifier?: WebhookNotifier | WebhookNotifierOptions;

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AlertSeverity, AlertType } from '../../crds/types.ts';
 import { migrate, type Migration } from '../store/migrations.ts';
-import type { SqliteDb } from '../store/sqlite-db.ts';
+import type { SqlDb } from '../store/sql-db.ts';
 
 /** The alert shape of the Catalyst API (Alerts section), plus Gantry's rule, target and resolution. */
 export interface Alert {
@@ -126,11 +126,11 @@ const SEVERITIES = ['info', 'warning', 'critical'];
 
 export class AlertStore {
   private constructor(
-    private readonly db: SqliteDb,
+    private readonly db: SqlDb,
     private readonly now: () => Date,
   ) {}
 
-  static async open(db: SqliteDb, now: () => Date = () => new Date()): Promise<AlertStore> {
+  static async open(db: SqlDb, now: () => Date = () => new Date()): Promise<AlertStore> {
     await migrate(db, 'alerts', ALERT_MIGRATIONS);
     return new AlertStore(db, now);
   }

@@ -4,14 +4,14 @@
 // cannot be reached keeps the databases recorded as orphaned with the reason (a Warning event on the
 // deleted server says why); their uid stays known, so every sweep tries again. The deletion itself is
 // never held up by a database host.
-import type { EventRecorder } from '../events/recorder.ts';
+import type { EventSink } from '../events/recorder.ts';
 import type { GoneServer, PerServerState } from '../lifecycle/server-reaper.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { DatabaseService } from './service.ts';
 
 export interface ServerDatabasesOptions {
   service: DatabaseService;
-  events?: EventRecorder;
+  events?: EventSink;
   log: Logger;
 }
 

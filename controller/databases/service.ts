@@ -11,7 +11,7 @@
 // (create).
 import { randomBytes } from 'node:crypto';
 import { migrate, type Migration } from '../store/migrations.ts';
-import type { SqliteDb } from '../store/sqlite-db.ts';
+import type { SqlDb } from '../store/sql-db.ts';
 import type { Logger } from '../../lib/log.ts';
 import { SecretBox } from './secret-box.ts';
 import * as mysqlAdmin from './mysql-admin.ts';
@@ -122,7 +122,7 @@ interface DbRow {
 }
 
 export interface DatabaseServiceOptions {
-  db: SqliteDb;
+  db: SqlDb;
   /** Where the key file lives (DATA_DIR); or pass `box`. */
   dataDir?: string;
   box?: SecretBox;
@@ -138,7 +138,7 @@ const ADDRESS = /^[A-Za-z0-9.:_-]{1,253}$/;
 const ADMIN_USER = /^[^\s'"`\\]{1,80}$/;
 
 export class DatabaseService {
-  private readonly db: SqliteDb;
+  private readonly db: SqlDb;
   private readonly box: SecretBox;
   private readonly log: Logger;
   private readonly now: () => number;

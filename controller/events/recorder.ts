@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { badRequest } from '../store/errors.ts';
 import { migrate, type Migration } from '../store/migrations.ts';
-import type { SqliteDb } from '../store/sqlite-db.ts';
+import type { SqlDb } from '../store/sql-db.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -46,8 +46,20 @@ export interface EventListOptions {
   limit?: number;
 }
 
+/**
+ * Where controllers record what happened to objects, and where `kubectl get events` reads it from:
+ * the SQLite table below when embedded (EventRecorder), core/v1 Events on the apiserver in
+ * Kubernetes mode (KubeEventSink, controller/events/kube-events.ts).
+ */
+export interface EventSink {
+  /** Records an occurrence; a repeat of the same (object, type, reason, message) only counts up. */
+  record(obj: InvolvedObject, type: EventType, reason: string, message: string): Promise<KubeEvent>;
+  /** Newest first (by last occurrence). */
+  list(opts?: EventListOptions): Promise<KubeEvent[]>;
+}
+
 export interface EventRecorderOptions {
-  db: SqliteDb;
+  db: SqlDb;
   /** source.component of the events this recorder writes. */
   component?: string;
   /** Events kept; the least recently seen go first. */
@@ -111,8 +123,8 @@ interface Row {
 const MAX_MESSAGE = 1024;
 const MAX_REASON = 128;
 
-export class EventRecorder {
-  private readonly db: SqliteDb;
+export class EventRecorder implements EventSink {
+  private readonly db: SqlDb;
   private readonly component: string;
   private readonly maxEvents: number;
   private readonly now: () => Date;
@@ -152,8 +164,8 @@ export class EventRecorder {
       .digest('base64url');
     const ts = this.now().toISOString().replace(/\.\d+Z$/, 'Z');
 
-    // Through the store's group commit: an event shares the COMMIT (the fsync) of the writes queued
-    // with it, which is most of an event's cost.
+    // Through the database's group commit (SQLite): an event shares the COMMIT (the fsync) of the writes
+    // queued with it, which is most of an event's cost. PostgreSQL runs it as a transaction of its own.
     return this.db.write(async (r) => {
       // Taken now, not after the commit: an event grouped with this one must get the next number.
       const seq = ++this.seq;
@@ -178,7 +190,8 @@ export class EventRecorder {
       }];
       // Pruning in steps of a tenth keeps the common insert cheap; the table never exceeds the cap by more.
       const prune = this.rows + 1 > this.maxEvents + Math.max(1, Math.floor(this.maxEvents / 10));
-      if (prune) statements.push({ sql: 'DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY seq DESC LIMIT -1 OFFSET ?)', params: [this.maxEvents] });
+      // NOT IN … LIMIT reads the same to SQLite and PostgreSQL (LIMIT -1 is SQLite's alone).
+      if (prune) statements.push({ sql: 'DELETE FROM events WHERE id NOT IN (SELECT id FROM events ORDER BY seq DESC LIMIT ?)', params: [this.maxEvents] });
       return {
         result: toEvent(row),
         statements,
@@ -193,12 +206,22 @@ export class EventRecorder {
   async list(opts: EventListOptions = {}): Promise<KubeEvent[]> {
     const limit = opts.limit ?? -1;
     if (opts.limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) throw badRequest(`limit must be a positive integer, not ${String(opts.limit)}`);
+    // Only the filters given, so the statement reads the same to SQLite and PostgreSQL.
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const filters: [string, unknown][] = [
+      ['namespace', opts.namespace], ['obj_kind', opts.kind], ['obj_name', opts.name], ['obj_uid', opts.uid],
+      ['type', opts.type], ['reason', opts.reason], ['name', opts.eventName],
+    ];
+    for (const [column, value] of filters) {
+      if (value === undefined || value === null) continue;
+      where.push(`${column} = ?`);
+      params.push(value);
+    }
+    if (limit > 0) params.push(limit);
     const rows = await this.db.all<Row>(
-      `SELECT * FROM events
-        WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR obj_kind = ?2) AND (?3 IS NULL OR obj_name = ?3)
-          AND (?5 IS NULL OR obj_uid = ?5) AND (?6 IS NULL OR type = ?6) AND (?7 IS NULL OR reason = ?7) AND (?8 IS NULL OR name = ?8)
-        ORDER BY seq DESC LIMIT ?4`,
-      [opts.namespace ?? null, opts.kind ?? null, opts.name ?? null, limit, opts.uid ?? null, opts.type ?? null, opts.reason ?? null, opts.eventName ?? null],
+      `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC${limit > 0 ? ' LIMIT ?' : ''}`,
+      params,
     );
     return rows.map(toEvent);
   }

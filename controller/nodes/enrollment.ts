@@ -14,7 +14,7 @@ import type { EnrollResponse } from '../../agent/protocol.ts';
 import { rootLogger, type Logger } from '../../lib/log.ts';
 import { conflict, isStoreError } from '../store/errors.ts';
 import { migrate } from '../store/migrations.ts';
-import type { SqliteDb } from '../store/sqlite-db.ts';
+import type { SqlDb } from '../store/sql-db.ts';
 import type { ResourceStore, Watch } from '../store/types.ts';
 import { NODE_MIGRATIONS } from './migrations.ts';
 import { DEPLOYMENT_TOKEN_PREFIX, hashSecret, MAX_SECRET_LENGTH, newSecret, NODE_CREDENTIAL_PREFIX, sameHash } from './secrets.ts';
@@ -80,7 +80,7 @@ export interface NodeAuthenticator {
 }
 
 export interface NodeEnrollmentOptions {
-  db: SqliteDb;
+  db: SqlDb;
   store: ResourceStore;
   log?: Logger;
   /** Clock (ms since the epoch), for tests. */
@@ -110,7 +110,7 @@ interface CredentialRow {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class NodeEnrollment implements NodeAuthenticator {
-  private readonly db: SqliteDb;
+  private readonly db: SqlDb;
   private readonly store: ResourceStore;
   private readonly log: Logger;
   private readonly now: () => number;

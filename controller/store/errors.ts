@@ -1,6 +1,12 @@
 import type { FieldError } from '../../crds/resource.ts';
 
-export type StoreErrorReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid' | 'Gone' | 'BadRequest';
+// The reasons a store answers with. SqliteStore raises the first six; a remote store (KubeStore) also
+// passes on what an apiserver or the way to it says: a refused token, a rate limit, a timeout, an
+// apiserver that is down or failing.
+export type StoreErrorReason =
+  | 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid' | 'Gone' | 'BadRequest'
+  | 'Unauthorized' | 'Forbidden' | 'MethodNotAllowed' | 'RequestEntityTooLarge' | 'UnsupportedMediaType'
+  | 'TooManyRequests' | 'Timeout' | 'InternalError' | 'ServiceUnavailable';
 
 const CODES: Record<StoreErrorReason, number> = {
   NotFound: 404,
@@ -9,7 +15,25 @@ const CODES: Record<StoreErrorReason, number> = {
   Invalid: 422,
   Gone: 410,
   BadRequest: 400,
+  Unauthorized: 401,
+  Forbidden: 403,
+  MethodNotAllowed: 405,
+  RequestEntityTooLarge: 413,
+  UnsupportedMediaType: 415,
+  TooManyRequests: 429,
+  Timeout: 504,
+  InternalError: 500,
+  ServiceUnavailable: 503,
 };
+
+/** The reason of an HTTP status code, for a remote answer whose body names none of ours. */
+export function reasonOfCode(code: number): StoreErrorReason {
+  const found = (Object.entries(CODES) as [StoreErrorReason, number][]).find(([reason, c]) => c === code && reason !== 'AlreadyExists');
+  if (found) return found[0];
+  return code >= 500 ? 'InternalError' : 'BadRequest';
+}
+
+export const isStoreErrorReason = (v: unknown): v is StoreErrorReason => typeof v === 'string' && Object.hasOwn(CODES, v);
 
 /** Kubernetes-style Status body (what the API returns for a failed call). */
 export interface StatusBody {
@@ -31,8 +55,8 @@ export class StoreError extends Error {
   readonly resourceName?: string;
   readonly causes: FieldError[];
 
-  constructor(reason: StoreErrorReason, message: string, opts: { kind?: string; name?: string; causes?: FieldError[] } = {}) {
-    super(message);
+  constructor(reason: StoreErrorReason, message: string, opts: { kind?: string; name?: string; causes?: FieldError[]; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'StoreError';
     this.reason = reason;
     this.code = CODES[reason];

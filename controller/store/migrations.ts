@@ -1,6 +1,6 @@
 // Versioned schema changes, one list per component (store, events, later users/audit …) so each
 // module owns its tables and they can share one database file.
-import type { SqliteDb, Tx } from './sqlite-db.ts';
+import type { SqlDb, Tx } from './sql-db.ts';
 
 export interface Migration {
   /** 1, 2, 3 … in order; never renumber or edit one that has shipped — add a new one. */
@@ -18,7 +18,7 @@ const BOOTSTRAP = `CREATE TABLE IF NOT EXISTS schema_migrations (
 )`;
 
 /** Applies the migrations of `component` not yet applied, each in its own transaction. Returns the schema version. */
-export async function migrate(db: SqliteDb, component: string, migrations: readonly Migration[]): Promise<number> {
+export async function migrate(db: SqlDb, component: string, migrations: readonly Migration[]): Promise<number> {
   const sorted = [...migrations].sort((a, b) => a.version - b.version);
   sorted.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`${component} migrations must be numbered 1..n without gaps (found ${m.version} at position ${i + 1})`);

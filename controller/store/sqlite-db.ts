@@ -135,6 +135,7 @@ class Mutex {
 }
 
 export class SqliteDb implements SqlRunner {
+  readonly dialect = 'sqlite' as const;
   readonly path: string;
   private readonly conn: sqlite3.Database;
   private readonly mutex = new Mutex();

@@ -34,6 +34,7 @@ import type {
   WriteOptions,
   WatchEvent,
   WatchOptions,
+  LocalRevision,
 } from './types.ts';
 import { WatchHub, Watcher, type Change } from './watchers.ts';
 
@@ -137,7 +138,7 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const IMMUTABLE_META = ['name', 'namespace', 'uid', 'creationTimestamp'] as const;
 const CONFLICT_DETAIL = 'the object has been modified; please apply your changes to the latest version and try again';
 
-export class SqliteStore implements ResourceStore {
+export class SqliteStore implements ResourceStore, LocalRevision {
   readonly db: SqliteDb;
   private readonly ownsDb: boolean;
   private readonly schema: SchemaValidator;
@@ -384,7 +385,8 @@ export class SqliteStore implements ResourceStore {
 
   // ---- watch ------------------------------------------------------------------------------------
 
-  async watch(opts: WatchOptions, onEvent: (ev: WatchEvent) => void): Promise<Watch> {
+  /** As ResourceStore.watch; this store can also watch every kind at once (kind omitted). */
+  async watch(opts: Omit<WatchOptions, 'kind'> & { kind?: string }, onEvent: (ev: WatchEvent) => void): Promise<Watch> {
     this.assertOpen();
     const info = opts.kind === undefined ? undefined : this.info(opts.kind);
     const namespace = info?.scope === 'Cluster' || opts.namespace === '' ? undefined : opts.namespace;

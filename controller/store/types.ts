@@ -24,7 +24,8 @@ export interface WatchEvent<T extends AnyResource = Resource> {
 }
 
 export interface WatchOptions {
-  kind?: string;                // undefined = every kind
+  /** One kind per watch, as an apiserver serves them (there is no watch over every kind). */
+  kind: string;
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -81,11 +82,25 @@ export interface ResourceStore {
   patchStatus<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, statusPatch: unknown, opts?: UpdateOptions): Promise<T>;
   /** Returns the object as it is after the call: with deletionTimestamp when finalizers hold it, else as it was when removed. */
   delete<T extends AnyResource = Resource>(kind: string, namespace: string | undefined, name: string, opts?: DeleteOptions): Promise<T>;
+  /** Delivers changes until stop(). A watch the store cannot continue ends with one ERROR event (a
+   *  Status: 410 Gone when the consumer must list again; another code when the store is unreachable). */
   watch(opts: WatchOptions, onEvent: (ev: WatchEvent) => void): Promise<Watch>;
-  /** The newest resourceVersion committed. */
-  currentResourceVersion(): Promise<string>;
   close(): Promise<void>;
 }
+
+/**
+ * A store in this process that can tell its newest revision cheaply (SqliteStore: one number in
+ * memory, moved by every commit). A remote store cannot: an apiserver's resourceVersions are opaque
+ * and per collection. Callers that use it as a cache key (ListCache) fall back to reading when the
+ * store is not local.
+ */
+export interface LocalRevision {
+  /** The newest resourceVersion committed, across every kind. */
+  currentResourceVersion(): Promise<string>;
+}
+
+export const hasLocalRevision = (store: ResourceStore): store is ResourceStore & LocalRevision =>
+  typeof (store as Partial<LocalRevision>).currentResourceVersion === 'function';
 
 /** What the store needs to know about a kind. crds/registry.ts's KindInfo is a superset. */
 export interface KindScope {

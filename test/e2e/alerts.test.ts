@@ -62,7 +62,7 @@ describe('alerts from real container stats', () => {
     const s = await server();
     await gantry.hub.call(NODE, 'sendCommand', { uid: s.metadata.uid!, line: 'burn' });
     const [alert] = await until('a CPU alert', async () => {
-      const l = await gantry.alerts.list({ serverId: 'hot', type: 'resource_threshold', resolved: false });
+      const l = await gantry.alerts!.list({ serverId: 'hot', type: 'resource_threshold', resolved: false });
       return l.length ? l : undefined;
     }, 90_000);
     expect(alert).toMatchObject({ rule: 'hot-cpu', severity: 'critical', nodeId: NODE, serverUid: s.metadata.uid, title: 'High CPU usage' });
@@ -75,13 +75,13 @@ describe('alerts from real container stats', () => {
 
     await gantry.hub.call(NODE, 'sendCommand', { uid: s.metadata.uid!, line: 'unburn' });
     const resolved = await until('resolved', async () => {
-      const a = await gantry.alerts.get(alert!.id);
+      const a = await gantry.alerts!.get(alert!.id);
       return a.resolved ? a : undefined;
     }, 60_000);
     expect(resolved.resolution).toBe('condition cleared');
     await until('the resolved webhook', () => received.some((r) => r.body.embeds?.[0]?.title === '[RESOLVED] High CPU usage'));
     // One alert for the whole burn.
-    expect(await gantry.alerts.list({ rule: 'hot-cpu' })).toHaveLength(1);
+    expect(await gantry.alerts!.list({ rule: 'hot-cpu' })).toHaveLength(1);
 
     // The same samples went into the metrics history: the burn shows as a CPU peak.
     const hist = await gantry.metrics.query({ series: serverSeries(s.metadata.uid!), from: Date.now() - 10 * 60_000 });
@@ -98,13 +98,13 @@ describe('alerts from real container stats', () => {
     });
     await gantry.localAgent!.stop();
     const [a] = await until('a node_offline alert', async () => {
-      const l = await gantry.alerts.list({ type: 'node_offline', nodeId: NODE, resolved: false });
+      const l = await gantry.alerts!.list({ type: 'node_offline', nodeId: NODE, resolved: false });
       return l.length ? l : undefined;
     }, 90_000);
     expect(a).toMatchObject({ title: 'Node offline', severity: 'critical', serverId: null });
     const hook = await until('the node webhook', () => received.find((r) => r.path.endsWith('-nodes')));
     expect(hook.body.embeds[0]!.title).toBe('[CRITICAL] Node offline');
-    const stats = await gantry.alerts.stats();
+    const stats = await gantry.alerts!.stats();
     expect(stats.byType.node_offline).toBe(1);
     expect(stats.unresolved).toBeGreaterThanOrEqual(1);
   }, 120_000);

@@ -3,11 +3,13 @@
 // (and the dir removed) by stop(). Nothing global: no system service, no /var/lib/mysql, no 3306.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
+import { freePort } from './net.ts';
+
+export { freePort };
 
 const run = promisify(execFile);
 
@@ -21,17 +23,6 @@ export interface TestMariaDb {
   /** Runs SQL as root over the socket (to look at what Gantry did). */
   root<T = unknown>(sql: string, values?: unknown[]): Promise<T>;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startMariaDb(): Promise<TestMariaDb> {

@@ -2,6 +2,8 @@
 // and nothing stored that should not be.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiApp, signInAdmin, type ApiApp } from '../helpers/api.ts';
+import { openTestEnv } from '../helpers/env.ts';
+import { LeaseStore } from '../../api/kube/lease-store.ts';
 
 const G = '/k8s/apis/gantry.dev/v1alpha1';
 
@@ -9,7 +11,9 @@ describe('Kubernetes dialect under garbage', () => {
   let a: ApiApp;
   let auth: Record<string, string>;
   beforeAll(async () => {
-    a = await openApiApp();
+    const env = await openTestEnv();
+    // Leases served too (what `gantry up` does), so their routes get the same garbage.
+    a = await openApiApp({ env, app: { kube: { leases: await LeaseStore.open(env.db) } } });
     auth = (await signInAdmin(a.svc)).headers;
     await a.env.store.create({ apiVersion: 'gantry.dev/v1alpha1', kind: 'GameServer', metadata: { name: 'kube-g', namespace: 'default' }, spec: { templateRef: 'testgame' } });
   });
@@ -21,6 +25,9 @@ describe('Kubernetes dialect under garbage', () => {
       const base = info.scope === 'Namespaced' ? `${G}/namespaces/default/${info.plural}` : `${G}/${info.plural}`;
       paths.push(base, `${base}/kube-g`, `${base}/kube-g/status`, `${base}/kube-g/scale`, `${base}/..%2F..%2Fetc`, `${G}/${info.plural}/kube-g`);
     }
+    const L = '/k8s/apis/coordination.k8s.io/v1';
+    paths.push(`${L}/leases`, `${L}/namespaces/default/leases`, `${L}/namespaces/default/leases/kube-g`, `${L}/namespaces/Bad%20NS/leases/x`, `${L}/namespaces/default/leases/${'y'.repeat(300)}`, '/k8s/apis/coordination.k8s.io', L);
+    paths.push('/k8s/api/v1/namespaces/default/events', '/k8s/api/v1/namespaces/default/events/kube-g.1');
     paths.push(`${G}/namespaces/%00/gameservers`, `${G}/namespaces/default/gameservers/${'x'.repeat(300)}`, '/k8s/api/v1/namespaces/default/events/x', '/k8s/api/v1/namespaces/%2e%2e');
     const bodies: (string | undefined)[] = [undefined, '', 'null', '[]', '[1,2]', '"str"', '42', '{', '{"kind":', '{"__proto__":{"polluted":1}}', '{"metadata":[]}', '{"metadata":{"name":5}}',
       '{"apiVersion":"gantry.dev/v1alpha1","kind":"GameServer","metadata":{"name":"kube-g2"},"spec":{"templateRef":"testgame","state":{"$ne":1}}}',

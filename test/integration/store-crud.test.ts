@@ -4,19 +4,12 @@ import type { Resource } from '../../crds/resource.ts';
 import { isStoreError, StoreError } from '../../controller/store/errors.ts';
 import { SqliteStore } from '../../controller/store/sqlite-store.ts';
 import { API, fakeSchema, gs, node, openTmpStore, type TmpStore } from './fixtures/store-schema.ts';
+import { storeFailure } from '../helpers/stores.ts';
 
 // Every case runs with the body cache (the default) and without it (every read from SQLite).
 const CACHE_MODES = [['cached', {}], ['uncached', { cacheSize: 0 }]] as const;
 
-const fail = async (p: Promise<unknown>): Promise<StoreError> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof StoreError) return err;
-    throw new Error(`expected a StoreError, got ${String(err)}`);
-  }
-  throw new Error('expected the call to fail');
-};
+const fail = storeFailure;
 
 describe.each(CACHE_MODES)('SqliteStore: create/get/list (%s)', (_mode, cacheOpts) => {
   let env: TmpStore;

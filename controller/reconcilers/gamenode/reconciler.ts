@@ -3,7 +3,7 @@
 import type { GameNode, GameServer, ServerTemplate } from '../../../crds/types.ts';
 import type { Manager } from '../../runtime/controller.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
+import type { EventSink } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
 import { nodeIndex } from '../../scheduling/resources.ts';
@@ -16,7 +16,7 @@ const ALLOCATION_BATCH_MS = 1000;
 export interface GameNodeControllerDeps {
   store: ResourceStore;
   hub: AgentHub;
-  events: EventRecorder;
+  events: EventSink;
   log: Logger;
   /** A connected agent silent this long counts as Offline. */
   heartbeatTimeoutMs?: number;

@@ -5,7 +5,7 @@ import type { GameNode, GameServer, GameServerStatus, ServerTemplate } from '../
 import { generationChanged, metadataChanged, type Controller, type Manager } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
+import type { EventSink } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
 import { nodeIndex } from '../../scheduling/resources.ts';
@@ -23,7 +23,7 @@ export const BY_TEMPLATE = 'byTemplate';
 export interface GameServerControllerDeps {
   store: ResourceStore;
   hub: AgentHub;
-  events: EventRecorder;
+  events: EventSink;
   log: Logger;
   workers?: number;
 }

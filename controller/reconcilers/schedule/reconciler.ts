@@ -7,7 +7,7 @@
 // queue's requeueAfter, because the queue runs on the monotonic clock and tests drive this one.
 import type { Schedule, ScheduleStepResult, GameServer } from '../../../crds/types.ts';
 import type { Logger } from '../../../lib/log.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
+import type { EventSink } from '../../events/recorder.ts';
 import type { Controller, Manager, ReconcileResult } from '../../runtime/controller.ts';
 import { keyOf, splitKey } from '../../runtime/informer.ts';
 import type { Clock } from '../../runtime/workqueue.ts';
@@ -31,7 +31,7 @@ export interface ScheduleControllerDeps {
   store: ResourceStore;
   /** Sends a console line (the hub's sendCommand RPC). */
   sendCommand(node: string, uid: string, line: string): Promise<void>;
-  events?: EventRecorder;
+  events?: EventSink;
   log: Logger;
   clock?: Clock;
   /** How long a lifecycle step waits for the server to reach its goal (default 10 min). */

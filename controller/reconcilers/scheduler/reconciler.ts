@@ -8,7 +8,7 @@ import type { Manager } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
 import type { Controller } from '../../runtime/controller.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
+import type { EventSink } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
 import { applyAssumed, placementOf, schedule, type Placement } from '../../scheduling/scheduler.ts';
@@ -19,7 +19,7 @@ import { boundNode, dataNode, isAdmitted } from '../../../crds/placement.ts';
 export interface SchedulerDeps {
   store: ResourceStore;
   hub: AgentHub;
-  events: EventRecorder;
+  events: EventSink;
   log: Logger;
   /** Unschedulable servers are tried again at least this often (node and template changes retry at once). */
   retryMs?: number;

@@ -5,7 +5,7 @@ import type { GameNode } from '../../../crds/types.ts';
 import type { Controller } from '../../runtime/controller.ts';
 import { keyOf } from '../../runtime/informer.ts';
 import type { AgentHub } from '../../hub/agent-hub.ts';
-import type { EventRecorder } from '../../events/recorder.ts';
+import type { EventSink } from '../../events/recorder.ts';
 import type { ResourceStore } from '../../store/types.ts';
 import { isStoreError } from '../../store/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -23,7 +23,7 @@ export interface PlanEvent {
 export interface HubReconcilerDeps {
   store: ResourceStore;
   hub: AgentHub;
-  events: EventRecorder;
+  events: EventSink;
   log: Logger;
   workers?: number;
   now?: () => Date;
@@ -58,7 +58,7 @@ export async function writePlannedStatus(store: ResourceStore, kind: string, obj
 }
 
 /** Records a plan's events on the object; a failed record is logged, never fails the reconcile. */
-export async function recordPlanEvents(events: EventRecorder, log: Logger, kind: string, obj: Planned, planned: readonly PlanEvent[]): Promise<void> {
+export async function recordPlanEvents(events: EventSink, log: Logger, kind: string, obj: Planned, planned: readonly PlanEvent[]): Promise<void> {
   for (const e of planned) {
     await events.record({ kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid }, e.type, e.reason, e.message).catch((err) => log.warn('event not recorded', { err }));
   }
