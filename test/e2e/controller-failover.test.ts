@@ -173,5 +173,5 @@ describe('gantry controller: two replicas, leader election, kill -9 hand-over', 
     standby.proc.kill('SIGTERM');
     await standby.exited;
     expect((await coordination.readNamespacedLease({ name: 'cluster-failover', namespace: 'default' })).spec?.holderIdentity ?? '').toBe('');
-  });
+  }, 300_000);
 });
