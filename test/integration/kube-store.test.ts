@@ -142,5 +142,5 @@ describe('an informer over KubeStore across an apiserver restart', () => {
       await again?.stop();
       await endpoint.stop().catch(() => undefined);
     }
-  });
+  }, 180_000);
 });
