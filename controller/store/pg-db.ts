@@ -8,6 +8,7 @@
 //   INTEGER / REAL / BLOB              → BIGINT / DOUBLE PRECISION / BYTEA (ms timestamps overflow int4)
 //   WITHOUT ROWID                      → (dropped)
 //   PRAGMA …                           → nothing (SQLite connection settings)
+//   json_extract(col, '$.key')         → (col::jsonb ->> 'key') (a JSON text column's top-level member)
 // BIGINT and NUMERIC results come back as JS numbers (every value Gantry stores fits in 2^53).
 import pg from 'pg';
 import type { GroupRunner, LockedRunner, RunResult, SqlDb, SqlParams, SqlRunner, Statement, Tx, WriteOutcome } from './sql-db.ts';
@@ -65,8 +66,12 @@ function mapCode(sql: string, fn: (code: string) => string): string {
   return out;
 }
 
+const JSON_EXTRACT = /\bjson_extract\(\s*([A-Za-z_][\w.]*)\s*,\s*'\$\.([A-Za-z_]\w*)'\s*\)/gi;
+
 export function translate(sql: string): string {
   if (/^\s*PRAGMA\b/i.test(sql)) return '';
+  // Before the literal-aware pass: the path is itself a literal.
+  sql = sql.replace(JSON_EXTRACT, "($1::jsonb ->> '$2')");
   let n = 0;
   let insertOrIgnore = false;
   const out = mapCode(sql, (code) =>
