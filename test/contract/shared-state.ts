@@ -163,9 +163,12 @@ export function sharedStateContract(factory: () => Promise<SharedDatabase>): voi
       expect(mine[5]!.metadata).toEqual({ i: 0, note: "it's" });
       expect((await replica.list({ userId: `u-${t}`, action: 'server.start' })).map((e) => e.metadata.i)).toEqual([3, 1]);
       expect((await replica.list({ resourceUid: `uid-${t}` })).length).toBe(5);
-      const page = await replica.list({ userId: `u-${t}`, limit: 2 });
-      const next = await replica.list({ userId: `u-${t}`, limit: 2, before: Number(page[1]!.id) });
-      expect(next.map((e) => e.id)).toEqual([mine[2]!.id, mine[3]!.id]);
+      // Entries about a server's parts carry its uid in metadata (a JSON member both engines read).
+      await audit.record({ userId: `u-${t}`, username: 'ann', action: 'backup.create', resourceType: 'backup', resourceId: `default/b-${t}`, status: 201, metadata: { serverUid: `uid-${t}` }, ipAddress: null });
+      expect((await replica.list({ serverUid: `uid-${t}` })).map((e) => e.action)).toEqual(['backup.create', 'server.stop', 'server.start', 'server.stop', 'server.start', 'server.stop']);
+      const page = await replica.list({ userId: `u-${t}`, action: 'server.stop', limit: 2 });
+      const next = await replica.list({ userId: `u-${t}`, action: 'server.stop', limit: 2, before: Number(page[1]!.id) });
+      expect(next.map((e) => e.metadata.i)).toEqual([0]);
     });
   });
 
