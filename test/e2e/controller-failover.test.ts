@@ -90,7 +90,9 @@ describe('gantry controller: two replicas, leader election, kill -9 hand-over', 
     replicas.push(await startReplica('replica-b', kubeconfig, path.join(dir, 'b'), database, env));
     proxy = await startServiceProxy(replicas.map((r) => ({ port: r.port, readyUrl: `http://127.0.0.1:${r.probePort}/readyz` })));
 
-    // Exactly one replica leads and is ready; the other answers 503 on /readyz and 200 on /healthz.
+    // Both replicas up (their probes answer), then exactly one leads and is ready; the other answers
+    // 503 on /readyz and 200 on /healthz.
+    await until('both replicas alive', async () => (await Promise.all(replicas.map(async (r) => (await fetch(`http://127.0.0.1:${r.probePort}/healthz`)).status === 200))).every(Boolean), 60_000);
     const leader = await until('one replica ready', async () => {
       const states = await Promise.all(replicas.map(readyOf));
       return states.filter(Boolean).length === 1 ? replicas[states.indexOf(true)] : undefined;
