@@ -2,11 +2,11 @@
 // refresh (rotating), logout. Tokens: api/auth/tokens.ts; accounts: api/auth/accounts.ts.
 import type { Context } from 'hono';
 import { ADMIN_ROLE, type User } from '../auth/accounts.ts';
-import { verifySecondFactor } from '../auth/totp.ts';
 import { ApiError, conflict } from '../http/errors.ts';
 import { ok, route, type RouteCtx, type RouteSpec } from '../http/route.ts';
 import type { ApiServices } from '../http/services.ts';
 import { expandGrants } from '../rbac/permissions.ts';
+import { refreshSession, signIn, signOut, startSession, type SessionTokens } from '../ops/accounts.ts';
 
 /** The account fields as request bodies take them (register, setup, login, admin user create/change). */
 export const credentialProps = {
@@ -21,21 +21,25 @@ const credentials = {
   required: ['email', 'username', 'password'],
 } as const;
 
-/** Starts a session and answers as Catalyst's login does, plus the refresh token and expiry. */
+/** Answers a new session as Catalyst's login does, plus the refresh token and expiry. */
+export function sessionBody(svc: ApiServices, t: SessionTokens): Record<string, unknown> {
+  return {
+    userId: t.user.id,
+    email: t.user.email,
+    username: t.user.username,
+    token: t.token,
+    expiresAt: t.expiresAt,
+    refreshToken: t.refreshToken,
+    refreshExpiresAt: t.refreshExpiresAt,
+    permissions: expandGrants(svc.accounts.grantsOf(t.user.id)),
+  };
+}
+
+/** Starts a session and answers as Catalyst's login does. */
 export async function sessionResponse(c: Context, svc: ApiServices, user: User, ip: string | undefined, status = 200): Promise<Response> {
-  const { session, refreshToken } = await svc.accounts.createSession(user.id, { ip, userAgent: c.req.header('user-agent') });
-  const access = await svc.auth.issueAccessToken(user.id, session.id);
+  const tokens = await startSession(svc, user, { ip, userAgent: c.req.header('user-agent') });
   c.header('Cache-Control', 'no-store');
-  return ok(c, {
-    userId: user.id,
-    email: user.email,
-    username: user.username,
-    token: access.token,
-    expiresAt: access.expiresAt,
-    refreshToken,
-    refreshExpiresAt: session.expiresAt,
-    permissions: expandGrants(svc.accounts.grantsOf(user.id)),
-  }, status);
+  return ok(c, sessionBody(svc, tokens), status);
 }
 
 export const authRoutes: RouteSpec[] = [
@@ -106,16 +110,14 @@ export const authRoutes: RouteSpec[] = [
     },
     responses: { 200: 'signed in', 401: 'Invalid credentials, or a second factor is required' },
     handler: async ({ c, svc, body, ip, audit }: RouteCtx<{ email?: string; username?: string; password: string; totpCode?: string; recoveryCode?: string }>) => {
-      const login = body.email ?? body.username;
-      if (!login) throw new ApiError(400, 'email (or username) is required', 'invalid_body');
-      const user = await svc.accounts.checkPassword(login, body.password);
+      const login = body.email ?? body.username ?? '';
       audit.metadata.login = login.slice(0, 320);
-      if (!user) throw new ApiError(401, 'Invalid credentials', 'invalid_credentials');
-      if (user.disabled) throw new ApiError(401, 'Account disabled', 'user_disabled');
-      audit.resourceType = 'user';
-      audit.resourceId = user.id;
-      await verifySecondFactor(svc.accounts, user, body, svc.now());
-      return sessionResponse(c, svc, user, ip);
+      const tokens = await signIn(svc, { ...body, login }, { ip, userAgent: c.req.header('user-agent') }, (user) => {
+        audit.resourceType = 'user';
+        audit.resourceId = user.id;
+      });
+      c.header('Cache-Control', 'no-store');
+      return ok(c, sessionBody(svc, tokens));
     },
   }),
   route({
@@ -149,11 +151,9 @@ export const authRoutes: RouteSpec[] = [
     body: { type: 'object', properties: { refreshToken: { type: 'string', maxLength: 200 } }, required: ['refreshToken'] },
     responses: { 200: 'new tokens', 401: 'invalid, expired or reused refresh token (reuse revokes the session)' },
     handler: async ({ c, svc, body }) => {
-      const { session, refreshToken } = await svc.accounts.rotateRefreshToken(body.refreshToken);
-      const user = svc.accounts.requireUser(session.userId);
-      const access = await svc.auth.issueAccessToken(user.id, session.id);
+      const t = await refreshSession(svc, body.refreshToken);
       c.header('Cache-Control', 'no-store');
-      return ok(c, { userId: user.id, email: user.email, username: user.username, token: access.token, expiresAt: access.expiresAt, refreshToken, refreshExpiresAt: session.expiresAt });
+      return ok(c, { userId: t.user.id, email: t.user.email, username: t.user.username, token: t.token, expiresAt: t.expiresAt, refreshToken: t.refreshToken, refreshExpiresAt: t.refreshExpiresAt });
     },
   }),
   route({
@@ -165,7 +165,7 @@ export const authRoutes: RouteSpec[] = [
     audit: 'auth.logout',
     handler: async ({ c, svc, principal }) => {
       if (!principal!.sessionId) throw new ApiError(400, 'this credential is not a login session (API keys are revoked with DELETE /api/auth/api-keys/:id)', 'not_a_session');
-      await svc.accounts.revokeSession(principal!.sessionId, 'logout');
+      await signOut(svc, principal!);
       return ok(c, undefined, 200, { message: 'Logged out' });
     },
   }),
