@@ -378,6 +378,13 @@ describe('the Catalyst API document, route by route (real agent, real Docker)', 
       const d = await server();
       return d.status === 'stopped' && d.conditions?.some((c: { type: string; status: string }) => c.type === 'Installed' && c.status === 'True');
     }, 120_000);
+
+    // Transfer: the document's refusals on a one-node stack (the move itself, between three agents:
+    // test/e2e/transfer.test.ts).
+    expect(await api('POST', s('/transfer'), { body: { targetNodeId: NODE } })).toMatchObject({ status: 400, body: { message: `Server already on target node ${NODE}` } });
+    expect(await api('POST', s('/transfer'), { body: { targetNodeId: 'no-such-node' } })).toMatchObject({ status: 404, body: { message: 'Node not found: "no-such-node"' } });
+    expectStatus(await api('POST', s('/transfer'), { body: {} }), 400);
+    expectStatus(await api('POST', s('/transfer'), { token: user, body: { targetNodeId: NODE } }), 404);
   }, 180_000);
 
   it('power: start (waits for running), logs, a command echoes, restart, stop, kill', async () => {

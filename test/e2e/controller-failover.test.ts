@@ -102,9 +102,13 @@ describe('gantry controller: two replicas, leader election, kill -9 hand-over', 
       throw new Error(`${err.message}\n${replicas.map((r) => `${r.id}: ${r.log().slice(-2000)}`).join('\n')}`);
     });
     const standby = replicas.find((r) => r !== leader)!;
-    const standbyReady = await fetch(`http://127.0.0.1:${standby.probePort}/readyz`);
-    expect(standbyReady.status).toBe(503);
-    expect(((await standbyReady.json()) as { leader: string }).leader).toBe(leader.id);
+    // The standby names the leader once it has read the Lease (its next try, within the retry period).
+    const standbyReady = await until('the standby names the leader', async () => {
+      const r = await fetch(`http://127.0.0.1:${standby.probePort}/readyz`);
+      const body = (await r.json()) as { leader: string | null };
+      return body.leader ? { status: r.status, leader: body.leader } : undefined;
+    }, 30_000);
+    expect(standbyReady).toEqual({ status: 503, leader: leader.id });
     expect((await fetch(`http://127.0.0.1:${standby.probePort}/healthz`)).status).toBe(200);
     const coordination = endpoint.kubeconfig.makeApiClient(k8s.CoordinationV1Api);
     expect((await coordination.readNamespacedLease({ name: 'cluster-failover', namespace: 'default' })).spec?.holderIdentity).toBe(leader.id);

@@ -479,7 +479,8 @@ interface FakeContainer {
 function fakeDocker() {
   const containers = new Map<string, FakeContainer>();
   const events: PassThrough[] = [];
-  const labels = (uid: string) => ({ 'gantry.dev/server-uid': uid, 'gantry.dev/server-name': uid, 'gantry.dev/namespace': 'default', 'gantry.dev/role': 'server' });
+  // Containers of the agent's node (agent/runtime/scope.ts: an agent with a node name owns only those).
+  const labels = (uid: string) => ({ 'gantry.dev/server-uid': uid, 'gantry.dev/server-name': uid, 'gantry.dev/namespace': 'default', 'gantry.dev/role': 'server', 'gantry.dev/node': 'node-a' });
   return {
     containers,
     events,
